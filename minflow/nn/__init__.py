@@ -1,0 +1,12 @@
+"""Building blocks for conditioner networks, each with a hand-written backward.
+
+A building block maps ``y = block.forward(x)`` and ``dx = block.backward(dy)``;
+it is not invertible and knows nothing about flows.
+"""
+
+from .activations import LeakyReLU, ReLU, Tanh
+from .linear import Linear
+from .mlp import MLP
+from .module import Module
+
+__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "MLP"]

@@ -1,0 +1,73 @@
+"""Linear: the affine map y = x W + b, with its hand-written backward.
+
+Forward:   y = x W + b                      x (N, D), W (D, K), b (K,), y (N, K)
+Backward:  dx = dy W^T,  dW = x^T dy,  db = sum_n dy
+"""
+
+import math
+
+from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, normal, uniform, zeros
+from .module import Module
+
+__all__ = ["Linear", "INITS"]
+
+INITS = ("uniform", "normal", "xavier", "zeros")
+
+
+class Linear(Module):
+    """Fully connected layer y = x W + b.
+
+    Args:
+        in_features: D.
+        out_features: K.
+        init: how W and b start:
+            "uniform": W, b ~ U(-1/sqrt(D), 1/sqrt(D)) (PyTorch's default);
+            "normal":  W ~ N(0, 1/D), b = 0;
+            "xavier":  W ~ U(-sqrt(6/(D+K)), sqrt(6/(D+K))), b = 0;
+            "zeros":   W = 0, b = 0 (a last layer that starts a coupling as
+                       the identity).
+        dtype: parameter dtype (float32 for training, float64 for checks).
+        rng: a random generator (``backend.make_rng``); default seed 0.
+
+    Shapes:
+        x: (N, D) -> y: (N, K).
+
+    Caches:
+        forward keeps x (needed for dW = x^T dy); backward releases it.
+    """
+
+    def __init__(self, in_features, out_features, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+        super().__init__()
+        if init not in INITS:
+            raise ValueError(f"Linear init must be one of {INITS}; got {init!r}.")
+        rng = rng if rng is not None else make_rng(0)
+        d, k = in_features, out_features
+        if init == "uniform":
+            bound = 1 / math.sqrt(d)
+            w = uniform((d, k), -bound, bound, dtype, rng)
+            b = uniform((k,), -bound, bound, dtype, rng)
+        elif init == "normal":
+            w = normal((d, k), dtype, rng, scale=1 / math.sqrt(d))
+            b = zeros((k,), dtype, get_array_module(w))
+        elif init == "xavier":
+            bound = math.sqrt(6 / (d + k))
+            w = uniform((d, k), -bound, bound, dtype, rng)
+            b = zeros((k,), dtype, get_array_module(w))
+        else:
+            w = zeros((d, k), dtype, get_backend())
+            b = zeros((k,), dtype, get_backend())
+        self.in_features, self.out_features = d, k
+        self.add_param("W", w)
+        self.add_param("b", b)
+
+    def forward(self, x):
+        W, b = self._own_params["W"], self._own_params["b"]
+        self._save_cache("forward", x)
+        return x @ W + b  # (N, K)
+
+    def backward(self, dy):
+        x = self._take_cache("forward", "backward")  # (N, D)
+        W = self._own_params["W"]
+        self._own_grads["W"] += x.T @ dy  # (D, K)
+        self._own_grads["b"] += dy.sum(axis=0)  # (K,)
+        return dy @ W.T  # (N, D)

@@ -1,0 +1,150 @@
+"""Optimizers over ``params`` / ``grads`` dicts: SGD and Adam, written out.
+
+Both update parameters in place (so every layer sees the new values) and
+never zero the gradients: call ``model.zero_grads()`` before each backward.
+
+    SGD:   v = momentum * v + g;   theta -= lr * v
+    Adam:  m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2
+           theta -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+           (Kingma & Ba 2015, arXiv:1412.6980, Algorithm 1)
+
+Options shared by both: coupled L2 weight decay (g += weight_decay * theta,
+on every parameter) and clipping of the global gradient norm.
+"""
+
+import math
+
+from .backend import get_array_module
+
+__all__ = ["SGD", "Adam", "clip_grad_norm", "global_grad_norm"]
+
+
+def global_grad_norm(grads):
+    """sqrt(sum over all gradients of g^2), as a 0-d array (no host transfer)."""
+    grads = list(grads.values())
+    xp = get_array_module(grads[0])
+    return xp.sqrt(sum(xp.sum(g * g) for g in grads))
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients in place so their global norm is at most ``max_norm``.
+
+    Returns the norm before clipping (0-d array).
+    """
+    norm = global_grad_norm(grads)
+    xp = get_array_module(norm)
+    factor = xp.minimum(1.0, max_norm / (norm + 1e-6))
+    for g in grads.values():
+        g *= factor.astype(g.dtype)
+    return norm
+
+
+class _Optimizer:
+    def __init__(self, params, grads, lr, weight_decay=0.0, clip_norm=None):
+        if params.keys() != grads.keys():
+            raise ValueError("params and grads must have the same keys (pass model.params, model.grads).")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive; got {lr}.")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0; got {weight_decay}.")
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None; got {clip_norm}.")
+        self.params, self.grads = params, grads
+        self.lr, self.weight_decay, self.clip_norm = lr, weight_decay, clip_norm
+        self.t = 0  # steps taken
+
+    def _prepared_grads(self):
+        """Clip the global gradient norm, then add coupled L2 decay (in place)."""
+        if self.clip_norm is not None:
+            clip_grad_norm(self.grads, self.clip_norm)
+        if self.weight_decay:
+            for name, g in self.grads.items():
+                g += self.weight_decay * self.params[name]  # d/dtheta of (wd/2) |theta|^2
+        return self.grads
+
+    def state(self):
+        """dict name -> array of the optimizer's state (for checkpoints)."""
+        raise NotImplementedError
+
+    def load_state(self, state):
+        """Restore ``state()`` output; shapes must match."""
+        raise NotImplementedError
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with optional momentum.
+
+    Args:
+        params, grads: dicts from ``model.params`` and ``model.grads``.
+        lr: learning rate. momentum: 0 for plain SGD.
+        weight_decay: coupled L2 coefficient. clip_norm: max global grad norm.
+    """
+
+    def __init__(self, params, grads, lr=1e-2, momentum=0.0, weight_decay=0.0, clip_norm=None):
+        super().__init__(params, grads, lr, weight_decay, clip_norm)
+        self.momentum = momentum
+        self.velocity = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
+
+    def step(self):
+        self.t += 1
+        for name, g in self._prepared_grads().items():
+            v = self.velocity[name]
+            v *= self.momentum
+            v += g
+            self.params[name] -= self.lr * v
+
+    def state(self):
+        out = {f"velocity.{k}": v for k, v in self.velocity.items()}
+        out["t"] = get_array_module(next(iter(self.velocity.values()))).asarray(self.t)
+        return out
+
+    def load_state(self, state):
+        for k in self.velocity:
+            self.velocity[k][...] = state[f"velocity.{k}"]
+        self.t = int(state["t"])
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction.
+
+    Args:
+        params, grads: dicts from ``model.params`` and ``model.grads``.
+        lr, betas, eps: as in the paper (defaults 1e-3, (0.9, 0.999), 1e-8).
+        weight_decay: coupled L2 coefficient (added to the gradient).
+        clip_norm: max global gradient norm, or None.
+    """
+
+    def __init__(self, params, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None):
+        super().__init__(params, grads, lr, weight_decay, clip_norm)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.m = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
+        self.v = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        # fold both bias corrections into one step size (same update, fewer array ops)
+        step_size = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        eps_hat = self.eps * math.sqrt(1 - b2**self.t)
+        xp = None
+        for name, g in self._prepared_grads().items():
+            xp = xp or get_array_module(g)
+            m, v = self.m[name], self.v[name]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            self.params[name] -= step_size * m / (xp.sqrt(v) + eps_hat)
+
+    def state(self):
+        out = {f"m.{k}": a for k, a in self.m.items()}
+        out.update({f"v.{k}": a for k, a in self.v.items()})
+        out["t"] = get_array_module(next(iter(self.m.values()))).asarray(self.t)
+        return out
+
+    def load_state(self, state):
+        for k in self.m:
+            self.m[k][...] = state[f"m.{k}"]
+            self.v[k][...] = state[f"v.{k}"]
+        self.t = int(state["t"])
