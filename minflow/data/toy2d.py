@@ -65,8 +65,7 @@ def _check_x(x, name):
     x = xp.asarray(x)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(
-            f"log_prob_{name} expects x of shape (N, 2); got {tuple(x.shape)}. "
-            "Reshape a single point to (1, 2)."
+            f"log_prob_{name} expects x of shape (N, 2); got {tuple(x.shape)}. Reshape a single point to (1, 2)."
         )
     if x.dtype.kind != "f":
         x = x.astype(numpy.float64)
@@ -350,12 +349,8 @@ TOY_DENSITIES = {
             (-2.0, 2.0),
             ENTROPY["checkerboard"],
         ),
-        ToyDensity(
-            "rings", sample_rings, log_prob_rings, (-3.0, 3.0), ENTROPY["rings"]
-        ),
-        ToyDensity(
-            "moons", sample_moons, log_prob_moons, (-4.5, 4.5), ENTROPY["moons"]
-        ),
+        ToyDensity("rings", sample_rings, log_prob_rings, (-3.0, 3.0), ENTROPY["rings"]),
+        ToyDensity("moons", sample_moons, log_prob_moons, (-4.5, 4.5), ENTROPY["moons"]),
         ToyDensity("pinwheel", sample_pinwheel, None, (-5.0, 5.0)),
         ToyDensity("spirals", sample_spirals, None, (-4.5, 4.5)),
     ]
@@ -365,9 +360,7 @@ TOY_DENSITIES = {
 def get_toy(name):
     """The ToyDensity registered under ``name``; ValueError listing the names if unknown."""
     if name not in TOY_DENSITIES:
-        raise ValueError(
-            f"Unknown dataset {name!r}; expected one of: {', '.join(TOY_DENSITIES)}"
-        )
+        raise ValueError(f"Unknown dataset {name!r}; expected one of: {', '.join(TOY_DENSITIES)}")
     return TOY_DENSITIES[name]
 
 

@@ -25,7 +25,7 @@ N_BINS = 20
 N_SAMPLES = 2 * 10**5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def grid_masses(name):
     """Mass exp(log p) * h^2 of each grid cell (midpoint rule), (cells, cells), x0 first."""
     lo, hi = toy2d.bounding_box(name)
@@ -98,9 +98,7 @@ def test_toy2d_rings_integrates_to_one_in_polar_coordinates():
 
 
 def test_toy2d_checkerboard_log_prob_is_log_eighth_inside_and_minus_inf_outside():
-    x = numpy.array(
-        [[-1.5, -1.5], [0.5, 0.5], [-0.5, -1.5], [2.5, 0.0], [0.0, 0.0], [2.0, 2.0]]
-    )
+    x = numpy.array([[-1.5, -1.5], [0.5, 0.5], [-0.5, -1.5], [2.5, 0.0], [0.0, 0.0], [2.0, 2.0]])
     logp = toy2d.log_prob_checkerboard(x)
     expected = [math.log(1 / 8), math.log(1 / 8), -math.inf, -math.inf]
     numpy.testing.assert_array_equal(logp[:4], expected)
