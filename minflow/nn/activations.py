@@ -39,13 +39,15 @@ class LeakyReLU(Module):
         self.slope = slope
 
     def forward(self, x):
+        xp = get_array_module(x)
         positive = x > 0
         self._save_cache("forward", positive)
-        return x * (positive + self.slope * ~positive)
+        return xp.where(positive, x, self.slope * x)  # slope * x keeps x's dtype
 
     def backward(self, dy):
+        xp = get_array_module(dy)
         positive = self._take_cache("forward", "backward")
-        return dy * (positive + self.slope * ~positive)
+        return xp.where(positive, dy, self.slope * dy)
 
 
 class Tanh(Module):

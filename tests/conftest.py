@@ -1,0 +1,48 @@
+"""Shared fixtures: one suite, two backends.
+
+``xp`` runs a test once on NumPy and once on CuPy; the CuPy case is skipped,
+with the reason, where CuPy is not installed or no GPU is reachable. Test
+data is drawn on the host from the seeded generator ``rng`` and moved to the
+backend with ``backend.to_device(x, xp)``.
+
+The shared layer checks live in ``tests/helpers.py``.
+"""
+
+import os
+import sys
+
+import numpy
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # so that tests import `helpers` under any import mode
+
+
+def _cupy_or_skip_reason():
+    """(cupy, None) where CuPy can run here, else (None, why not)."""
+    try:
+        import cupy
+    except ImportError:
+        return None, "CuPy is not installed (pip install -r requirements-gpu.txt)"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return None, "CuPy is installed but no NVIDIA GPU was found"
+    except Exception as err:  # no driver, broken CUDA install
+        return None, f"CuPy is installed but cannot reach a GPU ({err})"
+    return cupy, None
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def xp(request):
+    """The array module a test runs on: numpy, then cupy (skipped where it cannot run)."""
+    if request.param == "numpy":
+        return numpy
+    cupy, reason = _cupy_or_skip_reason()
+    if cupy is None:
+        pytest.skip(reason)
+    return cupy
+
+
+@pytest.fixture
+def rng():
+    """A seeded host generator for test data (move the data with backend.to_device)."""
+    return numpy.random.default_rng(1234)
