@@ -141,6 +141,25 @@ class FlowModel(Module):
         correction = d * math.log(n_levels) if n_levels else 0.0
         return -(log_prob - correction) / (d * math.log(2))
 
+    def set_recompute(self, recompute):
+        """Memory by inversion for every Flow inside this model: None or "invert".
+
+        See ``flows.flow.Flow``: with "invert", the backward pass rebuilds each
+        layer's input by its inverse instead of keeping all activations.
+        """
+        from .flows.flow import Flow
+
+        def visit(module):
+            if isinstance(module, Flow):
+                if recompute not in Flow.RECOMPUTE:
+                    raise ValueError(f"recompute must be one of {Flow.RECOMPUTE}; got {recompute!r}.")
+                module.recompute = recompute
+            for child in module._children.values():
+                visit(child)
+
+        visit(self)
+        return self
+
     # -- helpers -------------------------------------------------------------
 
     def _param_dtype(self):

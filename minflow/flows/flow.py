@@ -6,6 +6,13 @@ inverse maps z back to x through layers L-1, ..., 0.
 The log-det of a composition is the sum of its layers' log-dets (chain rule:
 det(AB) = det(A) det(B)), so in the backward pass every layer receives the
 same dlogdet.
+
+Memory by inversion (``recompute="invert"``): the layers are invertible, so
+the backward pass can rebuild each layer's input from its output instead of
+keeping every layer's activations from the forward pass. Activation memory
+then stays that of one layer, whatever the depth, for the price of one more
+inverse and forward pass per layer (Gomez et al. 2017, "The Reversible
+Residual Network", arXiv:1707.04585, use the same idea).
 """
 
 from .base import Bijection
@@ -18,17 +25,28 @@ class Flow(Bijection):
 
     Args:
         layers: a list of Bijection instances.
+        recompute: None (each layer keeps its forward cache) or "invert"
+            (keep only the output; rebuild each layer's input by its inverse
+            during the backward pass, then redo that layer's pass to get its
+            cache back). Gradients agree with the cached path up to rounding.
 
     Shapes:
         x: whatever the first layer takes, e.g. (N, D) or (N, C, H, W).
         z: whatever the last layer gives. logdet: (N,).
 
     Caches:
-        none of its own; each layer keeps what its own backward needs.
+        None: nothing of its own; each layer keeps what its own backward needs.
+        "invert": only the output of the last pass (z for forward, x for
+        inverse); every layer's cache is released as soon as it is made.
     """
 
-    def __init__(self, layers):
+    RECOMPUTE = (None, "invert")
+
+    def __init__(self, layers, recompute=None):
         super().__init__()
+        if recompute not in self.RECOMPUTE:
+            raise ValueError(f"recompute must be one of {self.RECOMPUTE}; got {recompute!r}.")
+        self.recompute = recompute
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Bijection):
@@ -50,6 +68,10 @@ class Flow(Bijection):
         for layer in self.layers:
             x, layer_logdet = layer.forward(x)
             logdet = logdet + layer_logdet  # log|det| of a product is a sum
+            if self.recompute:
+                layer.release_caches()
+        if self.recompute:
+            self._save_cache("forward", x)
         return x, logdet
 
     def inverse(self, z):
@@ -57,17 +79,35 @@ class Flow(Bijection):
         for layer in reversed(self.layers):
             z, layer_logdet = layer.inverse(z)
             logdet = logdet + layer_logdet
+            if self.recompute:
+                layer.release_caches()
+        if self.recompute:
+            self._save_cache("inverse", z)
         return z, logdet
 
     def backward(self, dz, dlogdet):
         # forward was: x -> layer 0 -> ... -> layer L-1 -> z; undo from the top.
+        if self.recompute:
+            out = self._take_cache("forward", "backward")
         for layer in reversed(self.layers):
+            if self.recompute:
+                inp = layer.inverse(out)[0]  # rebuild this layer's input from its output
+                layer.release_caches()
+                layer.forward(inp)  # redo its forward: its cache is back, for one layer only
+                out = inp
             dz = layer.backward(dz, dlogdet)
         return dz
 
     def inverse_backward(self, dx, dlogdet):
         # inverse was: z -> layer L-1 -> ... -> layer 0 -> x; undo from the bottom.
+        if self.recompute:
+            out = self._take_cache("inverse", "inverse_backward")
         for layer in self.layers:
+            if self.recompute:
+                inp = layer.forward(out)[0]  # rebuild this layer's input (in z-space)
+                layer.release_caches()
+                layer.inverse(inp)
+                out = inp
             dx = layer.inverse_backward(dx, dlogdet)
         return dx
 

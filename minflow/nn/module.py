@@ -146,6 +146,13 @@ class Module:
             )
         return cache
 
+    def release_caches(self):
+        """Drop every saved cache, here and in all children (frees activation memory)."""
+        if hasattr(self, "_caches"):
+            self._caches.clear()
+        for child in self._children.values():
+            child.release_caches()
+
     def _save_cache(self, name, cache):
         if not hasattr(self, "_caches"):
             self._caches = {}
