@@ -1,0 +1,84 @@
+"""Tests for minflow/flows/flow.py and flows/base.py: compositions and Inverse(layer)."""
+
+import numpy
+import pytest
+from helpers import assert_layer_passes_all_checks, randomize_params
+
+from minflow.backend import make_rng
+from minflow.flows import AdditiveCoupling, AffineCoupling, Flow, Inverse, Permutation, Reverse, half_mask, parity_mask
+from minflow.nn import Linear
+
+
+def make_flow(dtype):
+    rng = make_rng(0)
+    layers = [
+        AffineCoupling(4, half_mask(4), hidden=(8,), learnable_scale=True, dtype=dtype, rng=rng),
+        Permutation([2, 0, 3, 1]),
+        AdditiveCoupling(4, parity_mask(4, 1), hidden=(8,), dtype=dtype, rng=rng),
+        Reverse(4),
+        AffineCoupling(4, parity_mask(4, 0), hidden=(8, 8), dtype=dtype, rng=rng),
+    ]
+    return randomize_params(Flow(layers), numpy.random.default_rng(1))
+
+
+def test_flow_of_several_layers_passes_all_checks(xp, rng):
+    assert_layer_passes_all_checks(make_flow, rng.standard_normal((5, 4)), xp)
+
+
+def test_inverse_layer_passes_all_checks(xp, rng):
+    assert_layer_passes_all_checks(lambda dtype: Inverse(make_flow(dtype)), rng.standard_normal((5, 4)), xp)
+
+
+def test_inverse_of_a_coupling_passes_all_checks(xp, rng):
+    def make(dtype):
+        layer = AffineCoupling(3, [False, True, False], hidden=(8,), learnable_scale=True, dtype=dtype)
+        return Inverse(randomize_params(layer, numpy.random.default_rng(2)))
+
+    assert_layer_passes_all_checks(make, rng.standard_normal((5, 3)), xp)
+
+
+def test_inverse_swaps_directions(rng):
+    layer = make_flow(numpy.float64)
+    x = rng.standard_normal((3, 4))
+    z, logdet = layer.forward(x)
+    x_inv, logdet_inv = Inverse(layer).forward(z)
+    numpy.testing.assert_allclose(x_inv, x, atol=1e-12)
+    numpy.testing.assert_allclose(logdet_inv, -logdet, atol=1e-12)
+    assert Inverse(layer).params.keys() == {f"layer.{k}" for k in layer.params}
+
+
+def test_flow_logdet_is_sum_of_layer_logdets(rng):
+    flow = make_flow(numpy.float64)
+    x = rng.standard_normal((3, 4))
+    total, h = 0.0, x
+    for layer in flow.layers:
+        h, ld = layer.forward(h)
+        total = total + ld
+    z, logdet = flow.forward(x)
+    numpy.testing.assert_allclose(z, h, rtol=1e-12)
+    numpy.testing.assert_allclose(logdet, total, rtol=1e-12)
+    assert numpy.abs(logdet).max() > 0.1  # a real test: the log-dets are not all zero
+
+
+def test_flow_steps_are_the_intermediate_values(rng):
+    flow = make_flow(numpy.float64)
+    x = rng.standard_normal((3, 4))
+    steps = flow.forward_steps(x)
+    assert len(steps) == len(flow) + 1 == 6
+    numpy.testing.assert_array_equal(steps[0], x)
+    numpy.testing.assert_allclose(steps[-1], flow.forward(x)[0], rtol=1e-12)
+    back = flow.inverse_steps(steps[-1])
+    assert len(back) == 6
+    numpy.testing.assert_allclose(back[-1], x, atol=1e-12)
+    numpy.testing.assert_allclose(back[2], steps[3], atol=1e-12)
+
+
+def test_flow_params_use_layer_indices():
+    flow = make_flow(numpy.float32)
+    assert "0.scale" in flow.params and "4.net.linear1.W" in flow.params
+    assert flow[1] is flow.layers[1]
+
+
+def test_flow_rejects_non_bijections():
+    with pytest.raises(TypeError, match="layer 1 is Linear"):
+        Flow([Reverse(2), Linear(2, 2)])
