@@ -82,3 +82,40 @@ def test_flow_params_use_layer_indices():
 def test_flow_rejects_non_bijections():
     with pytest.raises(TypeError, match="layer 1 is Linear"):
         Flow([Reverse(2), Linear(2, 2)])
+
+
+def make_recomputing_flow(dtype):
+    flow = make_flow(dtype)
+    return Flow(flow.layers, recompute="invert")
+
+
+def test_flow_recompute_invert_passes_all_checks(xp, rng):
+    assert_layer_passes_all_checks(make_recomputing_flow, rng.standard_normal((5, 4)), xp)
+
+
+def test_flow_recompute_invert_matches_cached_gradients(rng):
+    x, dz, dlogdet = rng.standard_normal((6, 4)), rng.standard_normal((6, 4)), rng.standard_normal(6)
+    results = []
+    for make in (make_flow, make_recomputing_flow):
+        flow = make(numpy.float64)
+        for run, run_backward, inp in [(flow.forward, flow.backward, x), (flow.inverse, flow.inverse_backward, x)]:
+            flow.zero_grads()
+            run(inp)
+            d_inp = run_backward(dz, dlogdet)
+            results.append([d_inp, *(g.copy() for g in flow.grads.values())])
+    cached, recomputed = results[:2], results[2:]
+    for a_list, b_list in zip(cached, recomputed):
+        for a, b in zip(a_list, b_list):
+            numpy.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_flow_recompute_invert_keeps_no_layer_caches(rng):
+    flow = make_recomputing_flow(numpy.float64)
+    flow.forward(rng.standard_normal((3, 4)))
+    assert all(not getattr(layer, "_caches", None) for layer in flow.layers)
+    assert all(not getattr(m, "_caches", None) for m in flow.layers[0].net.layers)
+
+
+def test_flow_rejects_unknown_recompute():
+    with pytest.raises(ValueError, match="recompute must be one of"):
+        Flow([Reverse(2)], recompute="checkpoint")

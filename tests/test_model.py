@@ -1,0 +1,155 @@
+"""Tests for minflow/model.py: FlowModel = a flow + a base distribution."""
+
+import math
+
+import numpy
+import pytest
+from helpers import randomize_params
+
+from minflow.backend import make_rng, to_device, to_numpy
+from minflow.distributions import StandardNormal
+from minflow.flows import AffineCoupling, Flow
+from minflow.gradcheck import numerical_gradient, relative_error
+from minflow.model import FlowModel
+from minflow.zoo import realnvp_2d
+
+
+def small_r2(dtype=numpy.float64, learnable_scale=True):
+    """A 3-coupling R2 with 8-wide hidden layers and random parameters (all non-zero)."""
+    model = realnvp_2d(n_layers=3, hidden=(8, 8), learnable_scale=learnable_scale, dtype=dtype)
+    return randomize_params(model, numpy.random.default_rng(0), scale=0.5)
+
+
+def test_log_prob_is_base_log_prob_plus_logdet(xp, rng):
+    model = small_r2().to(xp)
+    x = to_device(rng.standard_normal((7, 2)), xp)
+    z, logdet = model.flow.forward(x)
+    expected = to_numpy(model.base.log_prob(z) + logdet)
+    numpy.testing.assert_allclose(to_numpy(model.log_prob(x)), expected, rtol=1e-12)
+    assert float(model.nll(x)) == pytest.approx(-expected.mean(), rel=1e-12)
+    assert numpy.abs(to_numpy(logdet)).max() > 0.1  # the flow is not the identity
+
+
+def test_nll_and_backward_matches_finite_differences(xp, rng):
+    model = small_r2().to(xp)
+    x = to_device(rng.standard_normal((16, 2)), xp)
+    model.zero_grads()
+    loss = model.nll_and_backward(x)
+    assert float(loss) == pytest.approx(float(model.nll(x)), rel=1e-12)
+    analytic = {k: to_numpy(g).copy() for k, g in model.grads.items()}
+    assert set(analytic) == set(model.params) and len(analytic) == 3 * 7
+    for name, p in model.params.items():
+        numeric = numerical_gradient(lambda: float(model.nll(x)), p)
+        err = relative_error(analytic[name], numeric)
+        assert err < 1e-6, f"{name}: relative error {err:.2e}"
+
+
+def test_nll_and_backward_gradients_accumulate(rng):
+    model = small_r2()
+    x = rng.standard_normal((5, 2))
+    model.zero_grads()
+    model.nll_and_backward(x)
+    once = {k: g.copy() for k, g in model.grads.items()}
+    model.nll_and_backward(x)
+    for k, g in model.grads.items():
+        numpy.testing.assert_allclose(g, 2 * once[k], rtol=1e-12)
+
+
+def test_reverse_kl_and_backward_matches_finite_differences(rng):
+    # U(x) = 0.5 |x - mu|^2 / sigma^2; the same base noise for every evaluation (same seed)
+    mu, sigma2 = numpy.array([1.0, -0.5]), 0.7
+
+    class Quadratic:
+        def energy(self, x):
+            return 0.5 * ((x - mu) ** 2).sum(axis=1) / sigma2
+
+        def grad(self, x):
+            return (x - mu) / sigma2
+
+    model = small_r2()
+    model.zero_grads()
+    loss = model.reverse_kl_and_backward(Quadratic(), 32, make_rng(5))
+    analytic = {k: g.copy() for k, g in model.grads.items()}
+
+    def loss_fn():
+        x, log_q = model.sample_with_log_prob(32, make_rng(5))
+        return float((log_q + Quadratic().energy(x)).mean())
+
+    assert float(loss) == pytest.approx(loss_fn(), rel=1e-12)
+    for name, p in model.params.items():
+        err = relative_error(analytic[name], numerical_gradient(loss_fn, p))
+        assert err < 1e-6, f"{name}: relative error {err:.2e}"
+
+
+def test_sample_shapes_and_dtypes(xp):
+    model = small_r2(numpy.float32).to(xp)
+    x = model.sample(10, make_rng(0, xp))
+    assert x.shape == (10, 2) and x.dtype == numpy.float32
+    assert model.sample(3, make_rng(0, xp), dtype=numpy.float64).dtype == numpy.float64
+    x, log_q = model.sample_with_log_prob(6, make_rng(1, xp))
+    assert x.shape == (6, 2) and log_q.shape == (6,)
+
+
+def test_sample_with_log_prob_agrees_with_log_prob(rng):
+    model = small_r2()
+    x, log_q = model.sample_with_log_prob(20, make_rng(2))
+    numpy.testing.assert_allclose(log_q, model.log_prob(x), rtol=1e-10)
+
+
+def test_sample_is_inverse_of_base_noise():
+    model = small_r2()
+    x = model.sample(4, make_rng(9))
+    z = model.base.sample(4, make_rng(9), numpy.float64)
+    numpy.testing.assert_allclose(model.flow.forward(x)[0], z, atol=1e-10)
+    numpy.testing.assert_allclose(model.sample(4, make_rng(9), temperature=0.5), model.flow.inverse(0.5 * z)[0])
+
+
+def test_sample_rejects_bad_n():
+    model = small_r2()
+    for n in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            model.sample(n)
+
+
+@pytest.mark.parametrize(
+    "x,error,message",
+    [
+        (numpy.zeros((4, 3)), ValueError, r"must have shape \(N, 2\); got \(4, 3\)"),
+        (numpy.zeros(4), ValueError, r"must have shape \(N, 2\); got \(4,\)"),
+        (numpy.zeros((4, 2), numpy.int64), TypeError, "must be a float array; got dtype int64"),
+        (numpy.array([[0.0, numpy.nan]]), ValueError, "NaN or infinite"),
+        (numpy.array([[0.0, numpy.inf]]), ValueError, "NaN or infinite"),
+        (numpy.zeros((0, 2)), ValueError, "empty batch"),
+        ([[0.0, 1.0]], TypeError, "must be an array"),
+    ],
+    ids=["wrong_width", "1d", "integer", "nan", "inf", "empty", "list"],
+)
+def test_log_prob_rejects_bad_data(x, error, message):
+    model = small_r2()
+    with pytest.raises(error, match=message):
+        model.log_prob(x)
+    with pytest.raises(error, match=message):
+        model.nll(x)
+
+
+def test_bits_per_dim():
+    model = FlowModel(Flow([AffineCoupling(4, [1, 1, 0, 0], hidden=(4,))]), StandardNormal((4,)))
+    log_q = numpy.array([-4 * math.log(2), -8.0])
+    numpy.testing.assert_allclose(model.bits_per_dim(log_q), [1.0, 8 / (4 * math.log(2))])
+    # n_levels = 256: the bin-width term D ln 256 is 8 bits per dimension
+    numpy.testing.assert_allclose(model.bits_per_dim(log_q, 256), [9.0, 8 / (4 * math.log(2)) + 8.0])
+
+
+def test_set_recompute_reaches_every_flow_and_keeps_gradients(rng):
+    x = rng.standard_normal((8, 2))
+    grads = []
+    for recompute in (None, "invert"):
+        model = small_r2().set_recompute(recompute)
+        assert model.flow.recompute == recompute
+        model.zero_grads()
+        model.nll_and_backward(x)
+        grads.append({k: g.copy() for k, g in model.grads.items()})
+    for k in grads[0]:
+        numpy.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="recompute must be one of"):
+        small_r2().set_recompute("sometimes")
