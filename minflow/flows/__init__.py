@@ -3,10 +3,14 @@
 See ``flows.base`` for the layer contract.
 """
 
+from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
 from .base import Bijection, Inverse
+from .batch_norm import BatchNorm, set_training
 from .flow import Flow
+from .glow_step import GlowStep
+from .invertible_linear import InvertibleLinear, InvertibleLinearLU
 from .masks import check_mask, half_mask, parity_mask
 from .permutation import Permutation, Reverse, random_permutation
 
@@ -22,4 +26,10 @@ __all__ = [
     "Permutation",
     "Reverse",
     "random_permutation",
+    "ActNorm",
+    "InvertibleLinear",
+    "InvertibleLinearLU",
+    "BatchNorm",
+    "set_training",
+    "GlowStep",
 ]

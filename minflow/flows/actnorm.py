@@ -1,0 +1,184 @@
+"""Activation normalization, ActNorm (Glow; Kingma & Dhariwal 2018, arXiv:1807.03039, section 3.1).
+
+Direction: forward maps data x to latent z.
+
+A per-channel affine map whose parameters are set from the first batch of
+data, so that the output of the layer has zero mean and unit variance per
+channel on that batch; after that they are ordinary trained parameters.
+Channels are axis 1: features of vectors (N, D), channels of images
+(N, C, H, W), where the same scale and bias apply at every pixel.
+
+    forward:  z = x * exp(log_scale) + bias         (per channel)
+    inverse:  x = (z - bias) * exp(-log_scale)
+    log|det dz/dx| = H * W * sum_c log_scale_c      (H * W = 1 for vectors)
+
+Data-dependent initialisation, on the first forward pass:
+    log_scale = -0.5 * log(var(x) + eps),  bias = -mean(x) * exp(log_scale)
+"""
+
+import math
+
+from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, to_numpy, zeros
+from .base import Bijection
+
+__all__ = ["ActNorm"]
+
+
+class ActNorm(Bijection):
+    """Glow's per-channel scale and bias with data-dependent initialisation.
+
+    The scale is parameterised by its logarithm, ``log_scale``: the scale
+    exp(log_scale) stays positive whatever the optimizer does, so the layer
+    is always invertible, and the log-det is linear in the parameter.
+
+    Args:
+        num_features: C, the number of channels (features for vectors).
+        data_init: if True (default), the first forward pass sets
+            ``log_scale`` and ``bias`` from its batch (see the module
+            docstring); if False the layer starts as the identity.
+        eps: added to the per-channel variance at initialisation, so a
+            constant channel gets a large but finite scale.
+        dtype: parameter dtype (float32 to train, float64 to check).
+
+    Shapes:
+        x, z: (N, C) or (N, C, H, W) (any (N, C, ...)); logdet: (N,).
+        log_scale, bias: (C,).
+
+    Buffers:
+        ``initialized``: (1,) array, 1.0 once the parameters are set (by the
+        data-dependent initialisation, by ``data_init=False``, or by training
+        through the inverse). It is saved with the model, so a reloaded
+        checkpoint is never re-initialised by its first batch.
+
+    Caches:
+        forward keeps x, inverse keeps its output x: both backwards need x for
+        d/dlog_scale (dz/dlog_scale = x * exp(log_scale)).
+
+    Note:
+        Only a forward pass initialises. An inverse pass before it (sampling
+        from a fresh model) uses the current parameters, the identity, and
+        leaves the layer uninitialised; an ``inverse_backward`` (training by
+        reverse KL, which never runs forward) marks it initialised, so a later
+        forward keeps the trained parameters.
+
+    Reference:
+        Kingma & Dhariwal (2018), "Glow: Generative Flow with Invertible 1x1
+        Convolutions", section 3.1 and Table 1.
+    """
+
+    def __init__(self, num_features, data_init=True, eps=1e-8, dtype=DEFAULT_DTYPE):
+        super().__init__()
+        if int(num_features) != num_features or num_features < 1:
+            raise ValueError(f"ActNorm num_features must be a positive integer; got {num_features!r}.")
+        self.num_features = int(num_features)
+        self.eps = eps
+        self._initialized = not data_init
+        xp = get_backend()
+        self.add_param("log_scale", zeros((self.num_features,), dtype, xp))
+        self.add_param("bias", zeros((self.num_features,), dtype, xp))
+
+    # -- the initialisation state, saved with the model ------------------------
+
+    @property
+    def initialized(self):
+        """True once the parameters are set and the first batch will not reset them."""
+        return self._initialized
+
+    def _own_buffers(self):
+        log_scale = self._own_params["log_scale"]
+        xp = get_array_module(log_scale)
+        return {"initialized": xp.full((1,), float(self._initialized), dtype=log_scale.dtype)}
+
+    def _set_own_buffer(self, name, value):
+        if name != "initialized":
+            super()._set_own_buffer(name, value)  # raises: no such buffer
+        else:
+            # read once when a checkpoint is loaded or the layer moves, never in a pass
+            self._initialized = bool(to_numpy(value).reshape(-1)[0] > 0.5)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _check_input(self, x, name):
+        if x.ndim < 2 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"ActNorm expects {name} of shape (N, {self.num_features}) or (N, {self.num_features}, H, W); "
+                f"got {tuple(x.shape)}. Build ActNorm(num_features) with the number of channels of axis 1."
+            )
+
+    def _per_channel(self, p, x):
+        """Reshape a (C,) parameter to broadcast against x: (1, C, 1, ..., 1)."""
+        return p.reshape((1, self.num_features) + (1,) * (x.ndim - 2))
+
+    @staticmethod
+    def _reduce_axes(x):
+        return (0,) + tuple(range(2, x.ndim))  # every axis but the channels
+
+    def _logdet(self, x, sign):
+        """sign * H * W * sum_c log_scale_c for every sample, shape (N,)."""
+        xp = get_array_module(x)
+        spatial = math.prod(x.shape[2:])  # H * W (1 for vectors)
+        total = sign * spatial * self._own_params["log_scale"].sum()
+        return xp.full(x.shape[0], total, dtype=x.dtype)
+
+    def _initialize(self, x):
+        """Set log_scale, bias so that z has mean 0 and variance 1 per channel on x."""
+        xp = get_array_module(x)
+        axes = self._reduce_axes(x)
+        x64 = x.astype(xp.float64)
+        mean = x64.mean(axis=axes)  # (C,)
+        var = x64.var(axis=axes)  # (C,)
+        log_scale = -0.5 * xp.log(var + self.eps)
+        dtype = self._own_params["log_scale"].dtype
+        self._own_params["log_scale"][...] = log_scale.astype(dtype)
+        self._own_params["bias"][...] = (-mean * xp.exp(log_scale)).astype(dtype)
+        self._initialized = True
+
+    # -- the four passes ----------------------------------------------------------
+
+    def forward(self, x):
+        self._check_input(x, "x")
+        xp = get_array_module(x)
+        if not self._initialized:
+            self._initialize(x)
+        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))  # (1, C, 1, 1)
+        z = x * scale + self._per_channel(self._own_params["bias"], x)  # (N, C, H, W)
+        self._save_cache("forward", x)
+        return z, self._logdet(x, 1.0)
+
+    def inverse(self, z):
+        self._check_input(z, "z")
+        xp = get_array_module(z)
+        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], z))  # (1, C, 1, 1)
+        x = (z - self._per_channel(self._own_params["bias"], z)) * inv_scale  # (N, C, H, W)
+        self._save_cache("inverse", x)
+        return x, self._logdet(z, -1.0)
+
+    def backward(self, dz, dlogdet):
+        x = self._take_cache("forward", "backward")
+        xp = get_array_module(x)
+        axes = self._reduce_axes(x)
+        spatial = math.prod(x.shape[2:])
+        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))
+        # logdet = H W sum_c log_scale_c, the same for every sample
+        dlog_scale = spatial * dlogdet.sum()
+        # z = x * scale + bias
+        self._own_grads["bias"] += dz.sum(axis=axes)  # (C,)
+        self._own_grads["log_scale"] += (dz * x * scale).sum(axis=axes) + dlog_scale  # (C,)
+        return dz * scale  # (N, C, H, W)
+
+    def inverse_backward(self, dx, dlogdet):
+        x = self._take_cache("inverse", "inverse_backward")
+        xp = get_array_module(x)
+        axes = self._reduce_axes(x)
+        spatial = math.prod(x.shape[2:])
+        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], x))
+        # logdet = -H W sum_c log_scale_c
+        dlog_scale = -spatial * dlogdet.sum()
+        # x = (z - bias) * exp(-log_scale): dx/dz = exp(-log_scale), dx/dbias = -exp(-log_scale),
+        # dx/dlog_scale = -x
+        dz = dx * inv_scale  # (N, C, H, W)
+        self._own_grads["bias"] -= dz.sum(axis=axes)  # (C,)
+        self._own_grads["log_scale"] -= (dx * x).sum(axis=axes)  # (C,)
+        self._own_grads["log_scale"] += dlog_scale
+        self._initialized = True  # trained through the inverse: keep these parameters
+        return dz

@@ -1,0 +1,134 @@
+"""One step of Glow's flow: ActNorm, an invertible linear map, a coupling (Kingma & Dhariwal 2018, arXiv:1807.03039, section 3, Figure 2a).
+
+Direction: forward maps data x to latent z, through the three layers in order:
+
+    h1 = actnorm(x),   h2 = W h1 (per pixel),   z = coupling(h2)
+    inverse: the inverses in the reverse order
+    log|det dz/dx| = logdet_actnorm + logdet_W + logdet_coupling
+
+The channel mixing can be Glow's learned invertible linear map / 1x1
+convolution (LU or plain form) or, for the ablation of Glow's section 5.1,
+a fixed reversal or shuffle of the channels. The coupling is any Bijection
+on the same shapes: ``AffineCoupling`` / ``AdditiveCoupling`` for vectors
+(N, D), an image coupling for (N, C, H, W).
+"""
+
+import numpy
+
+from ..backend import DEFAULT_DTYPE, make_rng, to_numpy, uniform
+from .actnorm import ActNorm
+from .additive_coupling import AdditiveCoupling
+from .affine_coupling import AffineCoupling
+from .base import Bijection
+from .invertible_linear import InvertibleLinear, InvertibleLinearLU
+from .masks import half_mask
+from .permutation import Permutation, Reverse
+
+__all__ = ["MIXINGS", "GlowStep", "make_mixing"]
+
+MIXINGS = ("lu", "plain", "reverse", "shuffle")
+
+
+def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, rng=None):
+    """The channel-mixing layer of a Glow step.
+
+    Args:
+        num_features: C.
+        mixing: "lu" (InvertibleLinearLU, Glow's default), "plain"
+            (InvertibleLinear), "reverse" (Reverse, RealNVP's choice) or
+            "shuffle" (a fixed random Permutation drawn from ``rng``).
+        dtype, rng: parameter dtype; random generator (default seed 0).
+    """
+    if mixing not in MIXINGS:
+        raise ValueError(f"mixing must be one of {MIXINGS}; got {mixing!r}.")
+    rng = rng if rng is not None else make_rng(0)
+    if mixing == "lu":
+        return InvertibleLinearLU(num_features, dtype=dtype, rng=rng)
+    if mixing == "plain":
+        return InvertibleLinear(num_features, dtype=dtype, rng=rng)
+    if mixing == "reverse":
+        return Reverse(num_features)
+    keys = to_numpy(uniform((num_features,), 0.0, 1.0, numpy.float64, rng))  # (C,)
+    return Permutation(numpy.argsort(keys))  # a uniform random permutation
+
+
+class GlowStep(Bijection):
+    """ActNorm -> channel mixing -> coupling, itself a Bijection.
+
+    Args:
+        num_features: C, channels of axis 1 (features of vectors).
+        coupling: the coupling Bijection, built for the same shapes.
+        mixing: "lu", "plain", "reverse" or "shuffle" (see ``make_mixing``).
+        actnorm: include the ActNorm layer (default True).
+        dtype, rng: parameter dtype; random generator for the mixing.
+
+    Shapes:
+        x, z: (N, C) or (N, C, H, W), whatever the coupling takes; logdet: (N,).
+
+    Children (attributes and parameter names): ``actnorm`` (None without
+    ActNorm), ``mixing``, ``coupling``; ``layers`` lists them in forward order.
+
+    Caches:
+        none of its own; each layer keeps what its own backward needs.
+
+    Reference:
+        Kingma & Dhariwal (2018), "Glow", section 3 and Figure 2a.
+    """
+
+    def __init__(self, num_features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, rng=None):
+        super().__init__()
+        if not isinstance(coupling, Bijection):
+            raise TypeError(f"GlowStep expects a coupling Bijection; got {type(coupling).__name__}.")
+        self.num_features = num_features
+        self.mixing_kind = mixing
+        self.actnorm = self.add_child("actnorm", ActNorm(num_features, dtype=dtype)) if actnorm else None
+        self.mixing = self.add_child("mixing", make_mixing(num_features, mixing, dtype, rng))
+        self.coupling = self.add_child("coupling", coupling)
+        self.layers = [layer for layer in (self.actnorm, self.mixing, self.coupling) if layer is not None]
+
+    @classmethod
+    def for_vectors(
+        cls, dim, hidden=(64, 64), coupling="affine", mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, rng=None
+    ):
+        """A Glow step on vectors (N, D) with a vector coupling that copies the first half.
+
+        Args:
+            dim: D.
+            hidden: the coupling conditioner's hidden widths.
+            coupling: "affine" (``AffineCoupling``) or "additive" (``AdditiveCoupling``).
+            mixing, actnorm, dtype, rng: as for ``GlowStep``.
+        """
+        rng = rng if rng is not None else make_rng(0)
+        if coupling == "affine":
+            layer = AffineCoupling(dim, half_mask(dim), hidden=hidden, dtype=dtype, rng=rng)
+        elif coupling == "additive":
+            layer = AdditiveCoupling(dim, half_mask(dim), hidden=hidden, dtype=dtype, rng=rng)
+        else:
+            raise ValueError(f"coupling must be 'affine' or 'additive'; got {coupling!r}.")
+        return cls(dim, layer, mixing=mixing, actnorm=actnorm, dtype=dtype, rng=rng)
+
+    def forward(self, x):
+        logdet = 0.0
+        for layer in self.layers:  # actnorm, mixing, coupling
+            x, layer_logdet = layer.forward(x)
+            logdet = logdet + layer_logdet
+        return x, logdet
+
+    def inverse(self, z):
+        logdet = 0.0
+        for layer in reversed(self.layers):  # coupling, mixing, actnorm
+            z, layer_logdet = layer.inverse(z)
+            logdet = logdet + layer_logdet
+        return z, logdet
+
+    def backward(self, dz, dlogdet):
+        # forward was actnorm -> mixing -> coupling: undo from the coupling down
+        for layer in reversed(self.layers):
+            dz = layer.backward(dz, dlogdet)
+        return dz
+
+    def inverse_backward(self, dx, dlogdet):
+        # inverse was coupling^-1 -> mixing^-1 -> actnorm^-1: undo from actnorm^-1 up
+        for layer in self.layers:
+            dx = layer.inverse_backward(dx, dlogdet)
+        return dx
