@@ -8,11 +8,16 @@ from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
 from .base import Bijection, Inverse
 from .batch_norm import BatchNorm, set_training
+from .factor_out import FactorOut
 from .flow import Flow
 from .glow_step import GlowStep
+from .image_coupling import ImageAffineCoupling
+from .image_masks import channel_mask, check_image_mask, checkerboard_mask
 from .invertible_linear import InvertibleLinear, InvertibleLinearLU
 from .masks import check_mask, half_mask, parity_mask
 from .permutation import Permutation, Reverse, random_permutation
+from .preprocessing import Logit, dequantize
+from .squeeze import Squeeze, squeeze, unsqueeze
 
 __all__ = [
     "Bijection",
@@ -32,4 +37,14 @@ __all__ = [
     "BatchNorm",
     "set_training",
     "GlowStep",
+    "ImageAffineCoupling",
+    "checkerboard_mask",
+    "channel_mask",
+    "check_image_mask",
+    "Squeeze",
+    "squeeze",
+    "unsqueeze",
+    "FactorOut",
+    "Logit",
+    "dequantize",
 ]

@@ -5,8 +5,10 @@ it is not invertible and knows nothing about flows.
 """
 
 from .activations import LeakyReLU, ReLU, Tanh
+from .conv2d import Conv2d
 from .linear import Linear
 from .mlp import MLP
 from .module import Module
+from .resnet import ResidualBlock, ResNet
 
-__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "MLP"]
+__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "MLP", "Conv2d", "ResidualBlock", "ResNet"]

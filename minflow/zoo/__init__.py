@@ -1,5 +1,6 @@
 """Ready-made reference models of reference-problems.md (R2, P2, D8, ...)."""
 
+from .d8 import d8, evaluate_bpd
 from .r2 import realnvp_2d
 
-__all__ = ["realnvp_2d"]
+__all__ = ["realnvp_2d", "d8", "evaluate_bpd"]

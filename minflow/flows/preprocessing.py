@@ -1,0 +1,119 @@
+"""Preprocessing of discrete images, with its log-determinant: dequantisation and the logit transform.
+
+Uniform dequantisation (Theis, van den Oord & Bethge 2016, arXiv:1511.01844)
+turns integer pixels x in {0, ..., k-1} into continuous v in [0, 1):
+
+    v = (x + u) / k,   u ~ U[0, 1)^D,   log|det dv/d(x + u)| = -D ln k
+
+so that a density q(v) bounds the discrete likelihood:
+log P(x) >= E_u[log q(v)] - D ln k. The noise draw is data preparation
+(``dequantize``, given an rng), not a layer.
+
+The logit transform (Dinh, Sohl-Dickstein & Bengio 2016, arXiv:1605.08803,
+section 4.1; here in the symmetric form of reference-problems.md D8) maps
+[0, 1] to the real line, away from the edges where a density would blow up.
+Direction: forward maps v (data) to y (towards the latent):
+
+    forward:  p = a + (1 - 2a) v,   y = log p - log(1 - p)
+    inverse:  v = (sigmoid(y) - a) / (1 - 2a)
+    log|det dy/dv| = sum_i [ln(1 - 2a) - ln p_i - ln(1 - p_i)]
+"""
+
+import math
+
+from ..backend import DEFAULT_DTYPE, get_array_module, log_sigmoid, sigmoid, uniform
+from .base import Bijection
+
+__all__ = ["Logit", "dequantize"]
+
+
+def dequantize(x, n_levels, rng, dtype=DEFAULT_DTYPE):
+    """Uniform dequantisation v = (x + u) / k, u ~ U[0, 1), and its log-det -D ln k.
+
+    Args:
+        x: integer array (N, ...) with values 0 .. n_levels - 1.
+        n_levels: k, the number of intensity levels (17 for the 8x8 digits).
+        rng: random generator for u (``backend.make_rng``); the caller owns
+            it, so a seeded rng gives fixed draws (e.g. for evaluation).
+        dtype: float dtype of v.
+
+    Returns:
+        v: (N, ...) in [0, 1); logdet: (N,) constant -D ln k, with D the
+        size of one sample: log q(x + u) = log q(v) + logdet.
+    """
+    xp = get_array_module(x)
+    if x.dtype.kind not in "iu":
+        raise TypeError(
+            f"dequantize expects integer pixels (0 .. {n_levels - 1}); got dtype {x.dtype}. "
+            "Pass the raw images, e.g. load_digits('train')."
+        )
+    u = xp.asarray(uniform(x.shape, 0.0, 1.0, dtype, rng))  # (N, ...)
+    v = (x.astype(dtype) + u) / n_levels  # (N, ...) in [0, 1)
+    d = math.prod(x.shape[1:])
+    return v, xp.full(x.shape[0], -d * math.log(n_levels), dtype=v.dtype)
+
+
+class Logit(Bijection):
+    """y = logit(a + (1 - 2a) v): data in [0, 1] to the real line, with its log-det.
+
+    Args:
+        alpha: a in [0, 0.5), the margin kept from 0 and 1 (0.05 in D8).
+
+    Shapes:
+        v, y: (N, ...) any event shape; logdet: (N,).
+
+    Caches:
+        forward keeps p = a + (1 - 2a) v, inverse keeps sigmoid(y): each
+        backward needs it (dy/dv = (1 - 2a) / (p (1 - p))), and it costs one
+        array to keep against a log and a division to recompute.
+
+    Reference:
+        Dinh et al. (2016), "Density estimation using Real NVP", section 4.1.
+
+    Note:
+        v must lie in [0, 1] (dequantised pixels do); outside, p leaves
+        (0, 1) and the logit is NaN. Samples mapped back by ``inverse`` lie
+        in (-a / (1 - 2a), (1 - a) / (1 - 2a)): clip them to [0, 1] to show them.
+    """
+
+    def __init__(self, alpha=0.05):
+        super().__init__()
+        if not 0 <= alpha < 0.5:
+            raise ValueError(f"Logit alpha must be in [0, 0.5); got {alpha!r}.")
+        self.alpha = float(alpha)
+        self._log_slope = math.log(1 - 2 * self.alpha)  # ln(1 - 2a)
+
+    def _sum_per_sample(self, a):
+        return a.reshape(a.shape[0], -1).sum(axis=1)  # (N,)
+
+    def forward(self, v):
+        xp = get_array_module(v)
+        a = self.alpha
+        p = a + (1 - 2 * a) * v  # in [a, 1 - a]
+        log_p, log_1mp = xp.log(p), xp.log1p(-p)
+        self._save_cache("forward", p)
+        d = math.prod(v.shape[1:])
+        return log_p - log_1mp, d * self._log_slope - self._sum_per_sample(log_p + log_1mp)
+
+    def inverse(self, y):
+        a = self.alpha
+        q = sigmoid(y)
+        self._save_cache("inverse", q)
+        d = math.prod(y.shape[1:])
+        # ln q + ln(1 - q) = log_sigmoid(y) + log_sigmoid(-y), stable for large |y|
+        logdet = self._sum_per_sample(log_sigmoid(y) + log_sigmoid(-y)) - d * self._log_slope
+        return (q - a) / (1 - 2 * a), logdet
+
+    def backward(self, dy, dlogdet):
+        p = self._take_cache("forward", "backward")
+        extra = (1,) * (p.ndim - 1)
+        # y = logit(p): dy/dv = (1 - 2a) / (p (1 - p));
+        # logdet = const - sum [ln p + ln(1 - p)]: dlogdet/dv = (1 - 2a) (2p - 1) / (p (1 - p))
+        return (1 - 2 * self.alpha) * (dy + dlogdet.reshape(-1, *extra) * (2 * p - 1)) / (p * (1 - p))
+
+    def inverse_backward(self, dv, dlogdet):
+        q = self._take_cache("inverse", "inverse_backward")
+        extra = (1,) * (q.ndim - 1)
+        # v = (sigmoid(y) - a) / (1 - 2a): dv/dy = q (1 - q) / (1 - 2a);
+        # logdet = sum [ln q + ln(1 - q)] - const: dlogdet/dy = 1 - 2q
+        return dv * q * (1 - q) / (1 - 2 * self.alpha) + dlogdet.reshape(-1, *extra) * (1 - 2 * q)

@@ -1,0 +1,140 @@
+"""Conv2d: a 2-D convolution (stride 1, "same" zero padding, odd kernel) with a hand-written backward.
+
+Layout (N, C, H, W), as in PyTorch. With K the kernel size and P = K // 2,
+xpad is x with P zeros on every side, so y keeps the height and width of x:
+
+    y[n, o, i, j] = b[o] + sum_{c, di, dj} W[o, c, di, dj] * xpad[n, c, i + di, j + dj]
+
+(a cross-correlation, like every deep-learning "convolution").
+
+im2col turns this into ONE matrix product. Each row of ``cols`` is the
+receptive field of one output pixel, gathered by K*K slice copies (one per
+kernel offset) from a channels-last padded copy of x:
+
+    cols[(n, i, j), (di, dj, c)] = xpad[n, c, i + di, j + dj]      (N*H*W, K*K*C)
+    y_rows = cols @ W2^T + b,  W2[o, (di, dj, c)] = W[o, c, di, dj]    (N*H*W, O)
+
+Backward, with dy_rows the (N*H*W, O) rows of dy:
+
+    dW2 = dy_rows^T @ cols                      (O, K*K*C), one matrix product
+    db  = sum over rows of dy_rows              (O,)
+    dx  = conv(dy, Wf), Wf[c, o, di, dj] = W[o, c, K-1-di, K-1-dj]
+
+The last line is the adjoint of a stride-1 same-padded convolution: the same
+operation on dy with the kernel flipped in space and its in/out channels
+swapped, so it reuses im2col and one more matrix product (no col2im scatter).
+"""
+
+import math
+
+from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, uniform, zeros
+from .module import Module
+
+__all__ = ["CONV_INITS", "Conv2d", "im2col"]
+
+CONV_INITS = ("uniform", "zeros")
+
+
+def im2col(x, kernel_size):
+    """The receptive fields of a same-padded, stride-1 convolution, one row per output pixel.
+
+    Args:
+        x: (N, C, H, W) array.
+        kernel_size: odd K.
+
+    Returns:
+        cols: (N*H*W, K*K*C), cols[(n, i, j), (di, dj, c)] = xpad[n, c, i + di, j + dj],
+        with xpad = x zero-padded by K // 2 on each side.
+
+    Channels are the innermost axis of ``cols``, so each of the K*K slice
+    copies moves runs of C contiguous numbers; slicing works the same on
+    NumPy and CuPy.
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    k, p = kernel_size, kernel_size // 2
+    xpad = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)  # channels last, zero border
+    xpad[:, p : p + h, p : p + w, :] = x.transpose(0, 2, 3, 1)
+    cols = xp.empty((n, h, w, k, k, c), dtype=x.dtype)
+    for di in range(k):
+        for dj in range(k):
+            cols[:, :, :, di, dj, :] = xpad[:, di : di + h, dj : dj + w, :]  # (N, H, W, C)
+    return cols.reshape(n * h * w, k * k * c)
+
+
+class Conv2d(Module):
+    """2-D convolution with stride 1 and "same" zero padding, via im2col and one matrix product.
+
+    Args:
+        in_channels: C.
+        out_channels: O.
+        kernel_size: odd K (3 in the D8 conditioners); padding is K // 2.
+        init: "uniform": W, b ~ U(-1/sqrt(C K K), 1/sqrt(C K K)) (PyTorch's
+            default); "zeros": W = b = 0 (the last layer of a conditioner, so
+            that a coupling starts as the identity).
+        dtype: parameter dtype (float32 to train, float64 for checks).
+        rng: random generator (``backend.make_rng``); default seed 0.
+
+    Shapes:
+        x: (N, C, H, W) -> y: (N, O, H, W); W: (O, C, K, K); b: (O,).
+
+    Caches:
+        forward keeps ``cols`` (N*H*W, K*K*C), the im2col of x: dW needs it,
+        and rebuilding it would cost a second gather. backward releases it.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+        super().__init__()
+        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"Conv2d supports odd kernel sizes (1, 3, 5, ...) for 'same' padding; got {kernel_size!r}."
+            )
+        if init not in CONV_INITS:
+            raise ValueError(f"Conv2d init must be one of {CONV_INITS}; got {init!r}.")
+        rng = rng if rng is not None else make_rng(0)
+        c, o, k = int(in_channels), int(out_channels), int(kernel_size)
+        if init == "uniform":
+            bound = 1 / math.sqrt(c * k * k)
+            w = uniform((o, c, k, k), -bound, bound, dtype, rng)
+            b = uniform((o,), -bound, bound, dtype, rng)
+        else:
+            w = zeros((o, c, k, k), dtype, get_backend())
+            b = zeros((o,), dtype, get_backend())
+        self.in_channels, self.out_channels, self.kernel_size = c, o, k
+        self.add_param("W", w)
+        self.add_param("b", b)
+
+    def _check_input(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d expects x of shape (N, {self.in_channels}, H, W); got {tuple(x.shape)}. "
+                "Images are (batch, channels, height, width); add a channel axis with x[:, None] if needed."
+            )
+
+    def forward(self, x):
+        self._check_input(x)
+        xp = get_array_module(x)
+        n, _, h, w = x.shape
+        W, b = self._own_params["W"], self._own_params["b"]
+        o, k = self.out_channels, self.kernel_size
+        cols = im2col(x, k)  # (N*H*W, K*K*C)
+        w_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
+        y_rows = cols @ w_rows.T  # (N*H*W, O): the one big matrix product
+        y = xp.empty((n, o, h, w), dtype=y_rows.dtype)
+        xp.add(y_rows.reshape(n, h, w, o).transpose(0, 3, 1, 2), b[:, None, None], out=y)  # (N, O, H, W)
+        self._save_cache("forward", cols)
+        return y
+
+    def backward(self, dy):
+        cols = self._take_cache("forward", "backward")  # (N*H*W, K*K*C)
+        n, o, h, w = dy.shape
+        W = self._own_params["W"]
+        c, k = self.in_channels, self.kernel_size
+        dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * h * w, o)  # (N*H*W, O)
+        # y_rows = cols @ w_rows^T + b
+        self._own_grads["W"] += (dy_rows.T @ cols).reshape(o, k, k, c).transpose(0, 3, 1, 2)  # (O, C, K, K)
+        self._own_grads["b"] += dy_rows.sum(axis=0)  # (O,)
+        # cols = im2col(x): its adjoint is a convolution of dy with the flipped, transposed kernel
+        w_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C), rows (di, dj, o)
+        dx_rows = im2col(dy, k) @ w_flipped  # (N*H*W, C)
+        return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2).copy()  # (N, C, H, W), C-contiguous

@@ -1,0 +1,103 @@
+"""Tests for minflow/nn/conv2d.py: same-padded stride-1 convolution by im2col and one matrix product."""
+
+import numpy
+import pytest
+from helpers import assert_block_passes_all_checks, randomize_params
+
+from minflow.backend import make_rng, to_device, to_numpy
+from minflow.nn.conv2d import Conv2d, im2col
+
+
+def naive_conv(x, w, b):
+    """y[n, o, i, j] = b[o] + sum_{c, di, dj} w[o, c, di, dj] xpad[n, c, i + di, j + dj], by loops."""
+    n, _c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    p = k // 2
+    xpad = numpy.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    y = numpy.empty((n, o, h, wd))
+    for i in range(h):
+        for j in range(wd):
+            patch = xpad[:, :, i : i + k, j : j + k]  # (N, C, K, K)
+            y[:, :, i, j] = numpy.einsum("nckl,ockl->no", patch, w) + b
+    return y
+
+
+def make_conv(c, o, k):
+    def make(dtype):
+        conv = Conv2d(c, o, k, dtype=dtype, rng=make_rng(0))
+        return randomize_params(conv, numpy.random.default_rng(1))
+
+    return make
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_conv2d_matches_naive_loops(k, xp, rng):
+    conv = make_conv(3, 4, k)(numpy.float64).to(xp)
+    x = rng.standard_normal((2, 3, 5, 6))  # H != W catches swapped axes
+    y = to_numpy(conv.forward(to_device(x, xp)))
+    expected = naive_conv(x, to_numpy(conv.params["W"]), to_numpy(conv.params["b"]))
+    numpy.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_conv2d_gradcheck(k, xp, rng):
+    # input, W and b by central differences in float64; float32 kept
+    assert_block_passes_all_checks(make_conv(3, 4, k), rng.standard_normal((2, 3, 5, 6)), xp)
+
+
+def test_conv2d_gradcheck_single_channel_to_many(xp, rng):
+    assert_block_passes_all_checks(make_conv(1, 6, 3), rng.standard_normal((3, 1, 4, 4)), xp)
+
+
+def test_im2col_layout(rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    cols = im2col(x, 3)
+    assert cols.shape == (2 * 4 * 5, 9 * 3)
+    xpad = numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    row = (1 * 4 + 2) * 5 + 3  # (n, i, j) = (1, 2, 3)
+    expected = xpad[1, :, 2:5, 3:6].transpose(1, 2, 0).ravel()  # (di, dj, c) order
+    numpy.testing.assert_array_equal(cols[row], expected)
+
+
+def test_conv2d_zero_init_outputs_zero(rng):
+    conv = Conv2d(2, 3, init="zeros", dtype=numpy.float64)
+    y = conv.forward(rng.standard_normal((4, 2, 3, 3)))
+    numpy.testing.assert_array_equal(y, numpy.zeros((4, 3, 3, 3)))
+
+
+def test_conv2d_uniform_init_bound():
+    conv = Conv2d(8, 16, 3, rng=make_rng(0))
+    bound = 1 / numpy.sqrt(8 * 9)
+    assert conv.params["W"].shape == (16, 8, 3, 3) and conv.params["W"].dtype == numpy.float32
+    assert 0.9 * bound < numpy.abs(conv.params["W"]).max() <= bound
+    assert numpy.abs(conv.params["b"]).max() <= bound
+    assert conv.num_params() == 16 * 8 * 9 + 16
+
+
+def test_conv2d_gradients_accumulate(rng):
+    conv = make_conv(2, 2, 3)(numpy.float64)
+    x = rng.standard_normal((2, 2, 3, 3))
+    dy = rng.standard_normal((2, 2, 3, 3))
+    conv.forward(x)
+    conv.backward(dy)
+    once = {k: g.copy() for k, g in conv.grads.items()}
+    conv.forward(x)
+    conv.backward(dy)
+    for k, g in conv.grads.items():
+        numpy.testing.assert_allclose(g, 2 * once[k], rtol=1e-12)
+
+
+def test_conv2d_rejects_even_kernel():
+    with pytest.raises(ValueError, match="odd kernel sizes"):
+        Conv2d(1, 1, 2)
+
+
+def test_conv2d_rejects_wrong_shape():
+    conv = Conv2d(3, 4)
+    with pytest.raises(ValueError, match=r"expects x of shape \(N, 3, H, W\); got \(2, 8, 8\)"):
+        conv.forward(numpy.zeros((2, 8, 8), numpy.float32))
+
+
+def test_conv2d_backward_without_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="forward"):
+        Conv2d(1, 1).backward(numpy.zeros((1, 1, 2, 2), numpy.float32))
