@@ -26,7 +26,7 @@ def _cupy_or_skip_reason():
     try:
         if cupy.cuda.runtime.getDeviceCount() == 0:
             return None, "CuPy is installed but no NVIDIA GPU was found"
-    except Exception as err:  # no driver, broken CUDA install
+    except Exception as err:  # noqa: BLE001 (no driver, broken CUDA install: any error means skip)
         return None, f"CuPy is installed but cannot reach a GPU ({err})"
     return cupy, None
 

@@ -19,7 +19,7 @@ from minflow.backend import get_array_module, to_device, to_numpy
 from minflow.flows import Flow, Inverse
 from minflow.gradcheck import check_module_gradients, gradcheck
 
-__all__ = ["randomize_params", "assert_layer_passes_all_checks", "assert_block_passes_all_checks"]
+__all__ = ["assert_block_passes_all_checks", "assert_layer_passes_all_checks", "randomize_params"]
 
 TOL = 1e-6  # norm-wise relative error of gradients; absolute error of log-dets
 ROUNDTRIP_TOL = 1e-10  # float64 round trips

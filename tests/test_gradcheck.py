@@ -102,7 +102,12 @@ def test_gradcheck_passes_a_correct_layer(xp):
     report = gradcheck(sinh_layer(xp=xp), data(xp), verbose=False)
     assert report.ok, report
     assert report.max_error < 1e-8
-    assert set(report.errors()) >= {"forward: d/dinput", "forward: d/da", "inverse: d/db", "forward: logdet vs slogdet(J)"}
+    assert set(report.errors()) >= {
+        "forward: d/dinput",
+        "forward: d/da",
+        "inverse: d/db",
+        "forward: logdet vs slogdet(J)",
+    }
 
 
 def test_gradcheck_fails_on_wrong_input_gradient(xp):

@@ -37,6 +37,17 @@ def modules():
     return sorted(PACKAGE.rglob("*.py"))
 
 
+def _is_import_call(node):
+    """``importlib.import_module("name")`` or ``__import__("name")`` with a literal name."""
+    return (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
+
+
 def imported_roots(path):
     """(line, top-level module name) of every import in a file, nested ones included."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -46,12 +57,8 @@ def imported_roots(path):
             found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module.split(".")[0]))
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-            "import_module",
-            "__import__",
-        ):
-            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                found.append((node.lineno, node.args[0].value.split(".")[0]))
+        elif _is_import_call(node):
+            found.append((node.lineno, node.args[0].value.split(".")[0]))
     return found
 
 

@@ -64,7 +64,9 @@ def small_model():
 
 def test_fit_samples_is_reproducible_from_seed():
     toy = get_toy("gaussians8")
-    runs = [fit_samples(small_model(), toy.sample, 20, 64, lr=1e-2, seed=s, progress=False, log_every=1) for s in (1, 1, 2)]
+    runs = [
+        fit_samples(small_model(), toy.sample, 20, 64, lr=1e-2, seed=s, progress=False, log_every=1) for s in (1, 1, 2)
+    ]
     assert len(runs[0]["loss"]) == 20
     assert runs[0]["loss"] == runs[1]["loss"]  # identical, not merely close
     assert runs[0]["loss"] != runs[2]["loss"]
@@ -76,7 +78,12 @@ def test_fit_logs_every_n_steps_and_the_last(rng):
     optimizer = Adam(model.params, model.grads, lr=1e-3)
     seen = []
     history = fit(
-        model, lambda step: model.nll_and_backward(x), 10, optimizer, log_every=4, progress=False,
+        model,
+        lambda step: model.nll_and_backward(x),
+        10,
+        optimizer,
+        log_every=4,
+        progress=False,
         callback=lambda step, loss: seen.append((step, loss)),
     )
     assert history["step"] == [0, 4, 8, 9]

@@ -17,7 +17,13 @@ MASKS = {
 def make_affine(dim, mask, learnable_scale=False, activation="relu"):
     def make(dtype):
         layer = AffineCoupling(
-            dim, mask, hidden=(8, 8), learnable_scale=learnable_scale, activation=activation, dtype=dtype, rng=make_rng(0)
+            dim,
+            mask,
+            hidden=(8, 8),
+            learnable_scale=learnable_scale,
+            activation=activation,
+            dtype=dtype,
+            rng=make_rng(0),
         )
         return randomize_params(layer, numpy.random.default_rng(1), scale=0.5)
 
