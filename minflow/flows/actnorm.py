@@ -118,7 +118,7 @@ class ActNorm(Bijection):
         xp = get_array_module(x)
         spatial = math.prod(x.shape[2:])  # H * W (1 for vectors)
         total = sign * spatial * self._own_params["log_scale"].sum()
-        return xp.full(x.shape[0], total, dtype=x.dtype)
+        return xp.ones(x.shape[0], dtype=x.dtype) * total.astype(x.dtype)  # (N,)
 
     def _initialize(self, x):
         """Set log_scale, bias so that z has mean 0 and variance 1 per channel on x."""

@@ -169,7 +169,7 @@ class BatchNorm(Bijection):
         xp = get_array_module(x)
         spatial = math.prod(x.shape[2:])
         total = sign * spatial * (self._own_params["log_gamma"] + xp.log(inv_std)).sum()
-        return xp.full(x.shape[0], total, dtype=x.dtype)
+        return xp.ones(x.shape[0], dtype=x.dtype) * total.astype(x.dtype)  # (N,)
 
     # -- the four passes ----------------------------------------------------------
 

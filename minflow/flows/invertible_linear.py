@@ -103,7 +103,7 @@ class _ChannelMixing(Bijection):
         w64 = self.matrix()  # (C, C) float64
         spatial = math.prod(x.shape[2:])  # H * W (1 for vectors)
         z = self._mix(x, w64.astype(x.dtype))  # (N, C, H, W)
-        logdet = xp.full(x.shape[0], spatial * self.log_abs_det(w64), dtype=x.dtype)
+        logdet = xp.ones(x.shape[0], dtype=x.dtype) * (spatial * self.log_abs_det(w64)).astype(x.dtype)  # (N,)
         self._save_cache("forward", (x, w64))
         return z, logdet
 
@@ -114,7 +114,7 @@ class _ChannelMixing(Bijection):
         inv64 = xp.linalg.solve(w64, xp.eye(self.num_features, dtype=xp.float64))  # W^{-1}, (C, C)
         spatial = math.prod(z.shape[2:])
         x = self._mix(z, inv64.astype(z.dtype))  # (N, C, H, W)
-        logdet = xp.full(z.shape[0], -spatial * self.log_abs_det(w64), dtype=z.dtype)
+        logdet = xp.ones(z.shape[0], dtype=z.dtype) * (-spatial * self.log_abs_det(w64)).astype(z.dtype)  # (N,)
         self._save_cache("inverse", (z, inv64))
         return x, logdet
 

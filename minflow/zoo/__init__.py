@@ -1,6 +1,7 @@
 """Ready-made reference models of reference-problems.md (R2, P2, D8, ...)."""
 
 from .d8 import d8, evaluate_bpd
+from .glow import glow_2d, glow_digits
 from .r2 import realnvp_2d
 
-__all__ = ["realnvp_2d", "d8", "evaluate_bpd"]
+__all__ = ["realnvp_2d", "d8", "evaluate_bpd", "glow_digits", "glow_2d"]
