@@ -29,6 +29,7 @@ __all__ = [
     "to_numpy",
     "to_device",
     "make_rng",
+    "rng_module",
     "uniform",
     "normal",
     "zeros",
@@ -124,6 +125,15 @@ def to_device(x, xp=None, dtype=None):
     if xp is numpy:
         return numpy.asarray(to_numpy(x), dtype=dtype)
     return xp.asarray(x, dtype=dtype)
+
+
+def rng_module(rng):
+    """The array module (numpy or cupy) whose arrays ``rng`` draws."""
+    if type(rng).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return numpy
 
 
 def make_rng(seed=None, xp=None):

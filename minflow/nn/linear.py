@@ -6,7 +6,7 @@ Backward:  dx = dy W^T,  dW = x^T dy,  db = sum_n dy
 
 import math
 
-from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, normal, uniform, zeros
+from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, rng_module, uniform, zeros
 from .module import Module
 
 __all__ = ["Linear", "INITS"]
@@ -54,8 +54,8 @@ class Linear(Module):
             w = uniform((d, k), -bound, bound, dtype, rng)
             b = zeros((k,), dtype, get_array_module(w))
         else:
-            w = zeros((d, k), dtype, get_backend())
-            b = zeros((k,), dtype, get_backend())
+            w = zeros((d, k), dtype, rng_module(rng))
+            b = zeros((k,), dtype, rng_module(rng))
         self.in_features, self.out_features = d, k
         self.add_param("W", w)
         self.add_param("b", b)
