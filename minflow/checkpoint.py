@@ -173,6 +173,13 @@ def _read_file(path):
     """Every array in the file and the decoded meta; CheckpointError if anything is off."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"Checkpoint {path} does not exist.")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith((b"PK\x03\x04", b"\x93NUMPY")):  # zip (.npz) or .npy signature
+        raise CheckpointError(
+            f"{path} is not a {FORMAT_NAME} file: an .npz file starts with the zip signature b'PK\\x03\\x04', "
+            f"this one {'is empty' if not head else f'starts with {head!r}'}. It is damaged, or another kind of file."
+        )
     try:
         loaded = numpy.load(path, allow_pickle=False)
         if isinstance(loaded, numpy.lib.npyio.NpzFile):

@@ -18,6 +18,8 @@ minimises E[log q(x) + U(x)] through the inverse pass.
 import math
 
 from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng
+from .diagnostics import NonFiniteError, check_positive_float, check_positive_int, diagnose_nll, diagnose_sampling
+from .flows.base import Bijection
 from .nn.module import Module
 
 __all__ = ["FlowModel"]
@@ -34,21 +36,51 @@ class FlowModel(Module):
 
     Shapes:
         x: (N, *event_shape) -> log_prob: (N,); sample(n): (n, *event_shape).
+
+    Attributes:
+        last_batch: what the last training call ran, so that a diverged run
+            can be re-run layer by layer (``diagnostics.diagnose_last_batch``):
+            ``("nll", x)`` or ``("reverse_kl", z0, energy)``; None before.
     """
 
     def __init__(self, flow, base, event_shape=None):
         super().__init__()
+        if not isinstance(flow, Bijection):
+            raise TypeError(f"flow must be a Bijection (e.g. Flow([...]) of layers); got {type(flow).__name__}.")
+        missing = [m for m in ("event_shape", "log_prob", "score", "sample") if not hasattr(base, m)]
+        if missing:
+            raise TypeError(
+                f"base must be a distribution with event_shape, log_prob, score and sample "
+                f"(e.g. StandardNormal(event_shape)); {type(base).__name__} lacks {', '.join(missing)}."
+            )
         self.flow = self.add_child("flow", flow)
         self.base = base
         self.event_shape = tuple(event_shape) if event_shape is not None else base.event_shape
+        if math.prod(self.event_shape) != math.prod(base.event_shape):
+            raise ValueError(
+                f"event_shape {self.event_shape} has {math.prod(self.event_shape)} entries but the base's "
+                f"event_shape {tuple(base.event_shape)} has {math.prod(base.event_shape)}; a flow keeps the size."
+            )
+        self.last_batch = None
 
     # -- validation at the public boundary ---------------------------------
 
     def check_data(self, x, name="x"):
         """Raise a clear error unless x is a finite float array of shape (N, *event_shape)."""
-        xp = get_array_module(x)
+        self._check_array(x, name)
+        if not bool(get_array_module(x).isfinite(x).all()):
+            n_bad = int((~get_array_module(x).isfinite(x)).sum())
+            raise ValueError(
+                f"{name} contains NaN or infinite values ({n_bad} of {x.size} entries); "
+                "clean the data first (e.g. drop those rows)."
+            )
+
+    def _check_array(self, x, name="x"):
+        """The cheap part of ``check_data`` (type, dtype, shape; no read-back), for every training step."""
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{name} must be an array of shape (N, {', '.join(map(str, self.event_shape))}); got {type(x).__name__}.")
+            raise TypeError(
+                f"{name} must be an array of shape (N, {', '.join(map(str, self.event_shape))}); got {type(x).__name__}."
+            )
         if x.dtype.kind != "f":
             raise TypeError(
                 f"{name} must be a float array; got dtype {x.dtype}. "
@@ -60,16 +92,35 @@ class FlowModel(Module):
             )
         if x.shape[0] == 0:
             raise ValueError(f"{name} is an empty batch (N = 0); pass at least one sample.")
-        if not bool(xp.isfinite(x).all()):
-            raise ValueError(f"{name} contains NaN or infinite values; clean the data first.")
 
     # -- density -----------------------------------------------------------
 
     def log_prob(self, x):
-        """log q(x) per sample, shape (N,)."""
+        """log q(x) per sample, shape (N,).
+
+        Finite for finite x, or -inf where x lies so far out that its density
+        underflows the dtype; a NaN or +inf raises ``NonFiniteError`` naming
+        the first layer that produced a non-finite value.
+        """
         self.check_data(x)
-        z, logdet = self.flow.forward(x)
-        return self.base.log_prob(z) + logdet
+        try:
+            z, logdet = self.flow.forward(x)
+        except Exception as err:
+            diagnosis = diagnose_nll(self, x, backward=False)
+            if diagnosis.found and diagnosis.stage != "error":  # a NaN upstream made a later layer fail
+                raise NonFiniteError(f"log_prob failed ({type(err).__name__}) after {diagnosis}.", diagnosis) from err
+            raise
+        log_q = self.base.log_prob(z) + logdet  # (N,)
+        xp = get_array_module(log_q)
+        if bool(xp.any(xp.isnan(log_q) | (log_q == xp.inf))):
+            diagnosis = diagnose_nll(self, x, backward=False)
+            raise NonFiniteError(
+                f"log_prob is NaN or +inf for some inputs (largest |x| {float(xp.abs(x).max()):.3g}): "
+                f"{diagnosis}. Inputs far outside the training data, or parameters that blew up, cause this; "
+                "try float64 or check the parameters.",
+                diagnosis,
+            )
+        return log_q
 
     def nll(self, x):
         """Mean negative log-likelihood -(1/N) sum log q(x_n), in nats (0-d array)."""
@@ -81,6 +132,8 @@ class FlowModel(Module):
         One forward and one backward pass through the flow. The caller zeroes
         gradients (``zero_grads()``) before and steps the optimizer after.
         """
+        self._check_array(x)  # shape and dtype only: no read-back in the training loop
+        self.last_batch = ("nll", x)  # for a layer-by-layer re-run if training diverges
         xp = get_array_module(x)
         z, logdet = self.flow.forward(x)
         log_q = self.base.log_prob(z) + logdet  # (N,)
@@ -93,19 +146,31 @@ class FlowModel(Module):
     # -- sampling ------------------------------------------------------------
 
     def sample(self, n, rng=None, temperature=1.0, dtype=None):
-        """n samples x = f^{-1}(z), z ~ N(0, temperature^2 I); shape (n, *event_shape)."""
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be a positive integer; got {n!r}.")
-        dtype = dtype or self._param_dtype()
+        """n samples x = f^{-1}(z), z ~ N(0, temperature^2 I); shape (n, *event_shape).
+
+        Raises ``NonFiniteError`` naming the first layer that produced a NaN
+        or infinity (a very high temperature, or parameters that blew up).
+        """
+        n = check_positive_int(n, "n")
+        temperature = check_positive_float(temperature, "temperature")
+        dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self._param_module())
-        z = self.base.sample(int(n), rng, dtype, temperature)
-        return self.flow.inverse(z)[0]
+        z = self.base.sample(n, rng, dtype, temperature)
+        x = self.flow.inverse(z)[0]
+        xp = get_array_module(x)
+        if not bool(xp.isfinite(x).all()):
+            diagnosis = diagnose_sampling(self, z)
+            raise NonFiniteError(
+                f"sample produced NaN or infinite values (temperature {temperature}): {diagnosis}.", diagnosis
+            )
+        return x
 
     def sample_with_log_prob(self, n, rng=None, dtype=None):
         """(x, log q(x)) for n samples drawn through the inverse pass."""
-        dtype = dtype or self._param_dtype()
+        n = check_positive_int(n, "n")
+        dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self._param_module())
-        z0 = self.base.sample(int(n), rng, dtype)
+        z0 = self.base.sample(n, rng, dtype)
         x, logdet_inv = self.flow.inverse(z0)  # logdet_inv = log|det dx/dz0|
         return x, self.base.log_prob(z0) - logdet_inv
 
@@ -119,8 +184,15 @@ class FlowModel(Module):
         Returns:
             the loss (0-d array); KL(q || p) = loss + ln Z.
         """
+        n = check_positive_int(n, "n")
+        if not (callable(getattr(energy, "energy", None)) and callable(getattr(energy, "grad", None))):
+            raise TypeError(
+                f"energy must have energy(x) and grad(x) (e.g. data.energy.get_energy('U1')); "
+                f"got {type(energy).__name__}."
+            )
         xp = self._param_module()
-        z0 = self.base.sample(int(n), rng, self._param_dtype())
+        z0 = self.base.sample(n, rng, self._param_dtype())
+        self.last_batch = ("reverse_kl", z0, energy)  # for a layer-by-layer re-run if training diverges
         x, logdet_inv = self.flow.inverse(z0)
         log_q = self.base.log_prob(z0) - logdet_inv  # (N,)
         u = energy.energy(x)
@@ -137,6 +209,8 @@ class FlowModel(Module):
         ``n_levels`` bins per dimension (v = (x + u) / k): the same, plus the
         bin width correction D ln k, i.e. -(log q(v) - D ln k) / (D ln 2).
         """
+        if n_levels is not None:
+            check_positive_int(n_levels, "n_levels")
         d = math.prod(self.event_shape)
         correction = d * math.log(n_levels) if n_levels else 0.0
         return -(log_prob - correction) / (d * math.log(2))
@@ -161,6 +235,18 @@ class FlowModel(Module):
         return self
 
     # -- helpers -------------------------------------------------------------
+
+    def _check_dtype(self, dtype):
+        """The sampling dtype: the parameters' by default; a float dtype or a TypeError."""
+        if dtype is None:
+            return self._param_dtype()
+        try:
+            kind = self._param_module().dtype(dtype).kind
+        except TypeError:
+            kind = None
+        if kind != "f":
+            raise TypeError(f"dtype must be a float dtype (numpy.float32 or numpy.float64); got {dtype!r}.")
+        return dtype
 
     def _param_dtype(self):
         params = self.params

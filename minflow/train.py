@@ -3,20 +3,124 @@
 Each step: zero the gradients, compute the loss and its gradient by one
 backward pass (``loss_and_backward``), let the optimizer update the
 parameters. The loss is read back to the host only every ``log_every``
-steps (a GPU would otherwise wait on every step); a non-finite loss there
-stops training with a clear message.
+steps (a GPU would otherwise wait on every step).
+
+The guard against divergence works at those checks too. A good check (finite
+loss, finite gradients) keeps a copy of the parameters, buffers and
+optimizer state. A bad one restores that copy, re-runs the failing batch
+layer by layer (``minflow.diagnostics``) to name the first layer whose
+output or gradient went non-finite, optionally writes the restored state to
+a checkpoint, and raises ``TrainingDiverged`` with all of it in the message.
 """
 
+import math
 import time
 
-from .backend import make_rng
+from .backend import get_array_module, make_rng
+from .diagnostics import check_positive_int, diagnose_last_batch
 from .optim import Adam
 
-__all__ = ["fit", "fit_samples", "TrainingDiverged", "progress_bar"]
+__all__ = ["TrainingDiverged", "fit", "fit_samples", "progress_bar"]
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised when the loss becomes NaN or infinite during training."""
+    """Raised when the loss or a gradient becomes NaN or infinite during training.
+
+    Attributes:
+        step: the step whose loss or gradient was non-finite.
+        last_good_step: the step whose parameters were restored (the last
+            check with a finite loss and gradients), or None if there was none.
+        diagnosis: a ``diagnostics.Diagnosis`` naming the first non-finite
+            layer, or None where the batch could not be re-run.
+        checkpoint_path: where the restored state was saved, or None.
+    """
+
+    def __init__(self, message, step=None, last_good_step=None, diagnosis=None, checkpoint_path=None):
+        super().__init__(message)
+        self.step = step
+        self.last_good_step = last_good_step
+        self.diagnosis = diagnosis
+        self.checkpoint_path = checkpoint_path
+
+
+class _Snapshot:
+    """Copies of the parameters, buffers and optimizer state at a good check (one device copy each)."""
+
+    def __init__(self, model, optimizer, step):
+        self.step = step
+        self.params = {k: p.copy() for k, p in model.params.items()}
+        self.buffers = {k: b.copy() for k, b in model.buffers().items()}
+        try:
+            self.optim = {k: v.copy() for k, v in optimizer.state().items()}
+        except (AttributeError, NotImplementedError):  # an optimizer without state(): parameters only
+            self.optim = None
+
+    def restore(self, model, optimizer):
+        for k, p in model.params.items():
+            p[...] = self.params[k]
+        for k, b in self.buffers.items():
+            model.set_buffer(k, b.copy())
+        if self.optim is not None:
+            optimizer.load_state(self.optim)
+
+
+def _grads_finite(grads):
+    """True if every gradient is finite: one reduction per array, one read-back in all."""
+    if not grads:
+        return True
+    xp = get_array_module(next(iter(grads.values())))
+    return bool(xp.stack([xp.isfinite(g).all() for g in grads.values()]).all())
+
+
+def _diverged(model, optimizer, step, what, snapshot, checkpoint_path, on_diverge):
+    """Diagnose, restore the last good state, save it if asked, call on_diverge: the TrainingDiverged to raise."""
+    try:
+        diagnosis = diagnose_last_batch(model)
+    except Exception as err:  # noqa: BLE001 (a diagnosis that fails must not hide the divergence)
+        diagnosis, where = None, f" (re-running the batch layer by layer failed: {type(err).__name__}: {err})"
+    else:
+        where = (
+            f" Re-running that batch layer by layer: {diagnosis}."
+            if diagnosis is not None
+            else " (No batch to re-run: the loss does not go through FlowModel.nll_and_backward or "
+            "reverse_kl_and_backward, so no layer can be named.)"
+        )
+    if snapshot is not None:
+        snapshot.restore(model, optimizer)
+        kept = f" The parameters of step {snapshot.step}, the last check with a finite loss and gradients, are restored"
+        if step - snapshot.step > 1:
+            kept += f" (the values went bad between steps {snapshot.step + 1} and {step}; log_every=1 pins the step)"
+    else:
+        kept = " The parameters are those of the start of this step (no earlier check)"
+    saved = None
+    if checkpoint_path is not None:
+        from .checkpoint import save_checkpoint
+
+        extra = {"step": snapshot.step if snapshot else step, "diverged_at": step}
+        try:
+            save_checkpoint(checkpoint_path, model, optimizer, extra=extra)
+            saved, kept = checkpoint_path, kept + f" and saved to {checkpoint_path}"
+        except Exception as err:  # noqa: BLE001 (report it; the divergence is the error to raise)
+            kept += f"; saving them to {checkpoint_path} failed ({type(err).__name__}: {err})"
+    lr = getattr(optimizer, "lr", None)
+    advice = (
+        "Clean the data: the batch itself holds NaN or infinite values."
+        if diagnosis is not None and diagnosis.stage == "batch"
+        else "Try a lower learning rate"
+        + (f" (now {lr:g}; e.g. {lr / 10:g})" if isinstance(lr, float) else "")
+        + " or gradient clipping (e.g. Adam(..., clip_norm=10.0))."
+    )
+    message = f"Training diverged at step {step}: {what}.{where}{kept}. {advice}"
+    error = TrainingDiverged(
+        message,
+        step=step,
+        last_good_step=snapshot.step if snapshot else None,
+        diagnosis=diagnosis,
+        checkpoint_path=saved,
+    )
+    if on_diverge is not None:
+        on_diverge(error)
+    return error
 
 
 def progress_bar(total, desc, enabled=True):
@@ -26,7 +130,18 @@ def progress_bar(total, desc, enabled=True):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
 
 
-def fit(model, loss_and_backward, n_steps, optimizer, log_every=25, progress=True, desc="training", callback=None):
+def fit(
+    model,
+    loss_and_backward,
+    n_steps,
+    optimizer,
+    log_every=25,
+    progress=True,
+    desc="training",
+    callback=None,
+    checkpoint_path=None,
+    on_diverge=None,
+):
     """Train ``model`` for ``n_steps`` steps.
 
     Args:
@@ -38,27 +153,59 @@ def fit(model, loss_and_backward, n_steps, optimizer, log_every=25, progress=Tru
         log_every: read the loss back every this many steps (and at the end).
         progress: show a progress bar with the live loss.
         callback: optional ``f(step, loss)`` called at each logged step.
+        checkpoint_path: if given and training diverges, the restored last
+            good state (parameters, buffers, optimizer) is written there with
+            ``checkpoint.save_checkpoint`` (atomically) before raising.
+        on_diverge: optional ``f(error)`` called with the ``TrainingDiverged``
+            error after the last good state is restored, before it is raised.
 
     Returns:
         history: dict with "step" (list of ints), "loss" (list of floats),
         "seconds" (wall time of the whole loop).
+
+    Raises:
+        TrainingDiverged: at a check (every ``log_every`` steps and the last
+            step), the loss or a gradient is NaN or infinite, or at any step a
+            layer raised ``FloatingPointError`` (e.g. a singular matrix). The parameters,
+            buffers and optimizer state of the last good check are restored
+            first; the message names the step, the first non-finite layer
+            and what to try.
     """
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
+    n_steps = check_positive_int(n_steps, "n_steps")
+    log_every = check_positive_int(log_every, "log_every")
+    if not callable(loss_and_backward):
+        raise TypeError(
+            f"loss_and_backward must be a function f(step) -> loss; got {type(loss_and_backward).__name__}."
+        )
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(
+            f"optimizer must have a step() method (e.g. Adam(model.params, model.grads)); got {type(optimizer).__name__}."
+        )
+    if hasattr(model, "last_batch"):
+        model.last_batch = None  # never diagnose a batch from before this run
     history = {"step": [], "loss": [], "seconds": 0.0}
+    snapshot = None  # the last good check's state
     start = time.perf_counter()
-    with progress_bar(int(n_steps), desc, progress) as bar:
-        for step in range(int(n_steps)):
+    with progress_bar(n_steps, desc, progress) as bar:
+        for step in range(n_steps):
             model.zero_grads()
-            loss = loss_and_backward(step)
+            try:
+                loss = loss_and_backward(step)
+            except FloatingPointError as err:  # a layer could not go on, e.g. a singular matrix
+                what = f"the step raised {type(err).__name__}: {err}"
+                raise _diverged(model, optimizer, step, what, snapshot, checkpoint_path, on_diverge) from err
             last = step == n_steps - 1
             if step % log_every == 0 or last:
-                value = float(loss)  # the one host transfer per log step
-                if value != value or value in (float("inf"), float("-inf")):
-                    raise TrainingDiverged(
-                        f"The loss became {value} at step {step}. Try a lower learning rate "
-                        "or gradient clipping (clip_norm); the parameters of the last step are kept."
-                    )
+                value = float(loss)  # host transfers: the loss and one flag for all gradients
+                if not math.isfinite(value):
+                    what = f"the loss is {value}"
+                elif not _grads_finite(model.grads):
+                    what = f"the loss is finite ({value:.6g}) but a gradient is NaN or infinite"
+                else:
+                    what = None
+                if what is not None:
+                    raise _diverged(model, optimizer, step, what, snapshot, checkpoint_path, on_diverge)
+                snapshot = _Snapshot(model, optimizer, step)
                 history["step"].append(step)
                 history["loss"].append(value)
                 bar.set_postfix(loss=f"{value:.4f}")
@@ -84,14 +231,17 @@ def fit_samples(model, sample, n_steps, batch_size=512, lr=1e-3, seed=0, optimiz
     Returns:
         the history of ``fit``.
     """
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not callable(sample):
+        raise TypeError(f"sample must be a function f(n, rng) -> (n, D) array; got {type(sample).__name__}.")
     rng = make_rng(seed)
     optimizer = optimizer or Adam(model.params, model.grads, lr=lr)
     dtype = model._param_dtype()
 
     def loss_and_backward(step):
-        x = sample(int(batch_size), rng).astype(dtype, copy=False)
-        return model.nll_and_backward(x)
+        x = sample(batch_size, rng)
+        if step == 0:  # check the data once, in full; later batches only by the divergence guard
+            model.check_data(x, name="sample(batch_size, rng)")
+        return model.nll_and_backward(x.astype(dtype, copy=False))
 
     return fit(model, loss_and_backward, n_steps, optimizer, **kwargs)

@@ -25,6 +25,7 @@ import math
 import numpy
 
 from ..backend import get_array_module, logsumexp, make_rng, to_numpy
+from ..diagnostics import check_positive_int
 
 __all__ = [
     "ENTROPY",
@@ -312,7 +313,7 @@ class ToyDensity:
 
     def sample(self, n, rng, dtype=numpy.float32):
         """n exact samples, shape (n, 2), on the module of ``rng``."""
-        return self._sampler(n, rng, dtype)
+        return self._sampler(check_positive_int(n, "n"), rng, dtype)
 
     def log_prob(self, x):
         """Exact log p(x) for x (N, 2); returns (N,) in the module and dtype of x."""

@@ -59,6 +59,17 @@ def _check_matrix(matrix, cls_name):
     return m
 
 
+def _solve(a, b, layer):
+    """a^{-1} b; a FloatingPointError naming the layer if a is singular (not numpy's bare LinAlgError)."""
+    try:
+        return get_array_module(a).linalg.solve(a, b)
+    except numpy.linalg.LinAlgError as err:
+        raise FloatingPointError(
+            f"{type(layer).__name__}: W is singular ({err}), so it cannot be inverted (log|det W| = -inf). "
+            "Lower the learning rate, or use InvertibleLinearLU, which stays invertible."
+        ) from err
+
+
 class _ChannelMixing(Bijection):
     """Shared passes of both parameterisations; subclasses say how W is built.
 
@@ -111,7 +122,7 @@ class _ChannelMixing(Bijection):
         self._check_input(z, "z")
         xp = get_array_module(z)
         w64 = self.matrix()
-        inv64 = xp.linalg.solve(w64, xp.eye(self.num_features, dtype=xp.float64))  # W^{-1}, (C, C)
+        inv64 = _solve(w64, xp.eye(self.num_features, dtype=xp.float64), self)  # W^{-1}, (C, C)
         spatial = math.prod(z.shape[2:])
         x = self._mix(z, inv64.astype(z.dtype))  # (N, C, H, W)
         logdet = xp.ones(z.shape[0], dtype=z.dtype) * (-spatial * self.log_abs_det(w64)).astype(z.dtype)  # (N,)
@@ -200,7 +211,7 @@ class InvertibleLinear(_ChannelMixing):
         xp = get_array_module(dw)
         w = self._own_params["W"]
         eye = xp.eye(self.num_features, dtype=xp.float64)
-        inv_t = xp.linalg.solve(w.astype(xp.float64), eye).T  # W^{-T} = d log|det W| / dW
+        inv_t = _solve(w.astype(xp.float64), eye, self).T  # W^{-T} = d log|det W| / dW
         self._own_grads["W"] += (dw + c * inv_t).astype(w.dtype)  # (C, C)
 
 

@@ -47,6 +47,12 @@ def dequantize(x, n_levels, rng, dtype=DEFAULT_DTYPE):
             f"dequantize expects integer pixels (0 .. {n_levels - 1}); got dtype {x.dtype}. "
             "Pass the raw images, e.g. load_digits('train')."
         )
+    lo, hi = (int(v) for v in xp.stack([x.min(), x.max()])) if x.size else (0, 0)  # one read-back
+    if lo < 0 or hi >= n_levels:
+        raise ValueError(
+            f"dequantize expects pixels in 0 .. {n_levels - 1} (n_levels = {n_levels}); got values from {lo} to {hi}. "
+            "Pass the right n_levels (17 for the 8x8 digits, 256 for MNIST)."
+        )
     u = xp.asarray(uniform(x.shape, 0.0, 1.0, dtype, rng))  # (N, ...)
     v = (x.astype(dtype) + u) / n_levels  # (N, ...) in [0, 1)
     d = math.prod(x.shape[1:])
