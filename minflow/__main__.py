@@ -11,7 +11,7 @@ import sys
 __all__ = ["main"]
 
 # Each entry is a module in minflow/commands with add_parser(subparsers) and run(args).
-COMMANDS = []
+COMMANDS = ["energy", "figure3"]
 
 
 def build_parser():

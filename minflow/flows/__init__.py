@@ -16,7 +16,9 @@ from .image_masks import channel_mask, check_image_mask, checkerboard_mask
 from .invertible_linear import InvertibleLinear, InvertibleLinearLU
 from .masks import check_mask, half_mask, parity_mask
 from .permutation import Permutation, Reverse, random_permutation
+from .planar import Planar, PlanarInverseError
 from .preprocessing import Logit, dequantize
+from .radial import Radial
 from .squeeze import Squeeze, squeeze, unsqueeze
 
 __all__ = [
@@ -47,4 +49,7 @@ __all__ = [
     "FactorOut",
     "Logit",
     "dequantize",
+    "Planar",
+    "PlanarInverseError",
+    "Radial",
 ]

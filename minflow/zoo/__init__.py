@@ -2,6 +2,7 @@
 
 from .d8 import d8, evaluate_bpd
 from .glow import glow_2d, glow_digits
+from .p2 import fit_reverse_kl, planar_2d, radial_2d
 from .r2 import realnvp_2d
 
-__all__ = ["realnvp_2d", "d8", "evaluate_bpd", "glow_digits", "glow_2d"]
+__all__ = ["realnvp_2d", "d8", "evaluate_bpd", "glow_digits", "glow_2d", "planar_2d", "radial_2d", "fit_reverse_kl"]

@@ -1,0 +1,58 @@
+"""Tests for ``python -m minflow energy`` and ``python -m minflow figure3``.
+
+Short runs (a few steps, small KL samples) must write the JSON with the keys
+the issue fixes (kl, log_z, steps, seconds) and the figure; bad option values
+stop with exit code 2.
+"""
+
+import json
+
+import matplotlib.image
+import pytest
+
+from minflow.__main__ import main
+from minflow.commands.figure3 import COLUMNS
+from minflow.data.energy import LOG_Z
+
+
+@pytest.mark.parametrize("flow, layers", [("planar", "2"), ("radial", "3"), ("realnvp", "2")])
+def test_cli_energy_writes_json_and_figure(flow, layers, tmp_path, capsys):
+    result, figure = tmp_path / "r.json", tmp_path / "f.png"
+    code = main(
+        ["energy", "--target", "U2", "--flow", flow, "--layers", layers, "--steps", "30", "--json", str(result),
+         "--figure", str(figure), "--no-progress", "--kl-samples", "3000", "--grid-cells", "60"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(result.read_text())
+    assert {"kl", "log_z", "steps", "seconds", "kl_stderr", "ms_per_step"} <= set(data)
+    assert data["steps"] == 30 and data["log_z"] == LOG_Z["U2"] and data["layers"] == int(layers)
+    assert -4 * data["kl_stderr"] < data["kl"] < 4.5  # at most about the untrained base's 3.82 + noise
+    assert data["ms_per_step"] == pytest.approx(1000 * data["seconds"] / 30)
+    assert matplotlib.image.imread(figure).shape[0] > 100
+    assert f"KL(q || p) = {data['kl']:.4f}" in capsys.readouterr().out
+
+
+def test_cli_energy_rejects_bad_options(capsys):
+    for argv in (["energy", "--target", "U9"], ["energy", "--flow", "maf"], ["energy", "--steps", "0"]):
+        with pytest.raises(SystemExit) as err:
+            main(argv)
+        assert err.value.code == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_cli_figure3_writes_grid_table_and_json(tmp_path):
+    result, figure = tmp_path / "f3.json", tmp_path / "f3.png"
+    code = main(
+        ["figure3", "--steps", "3", "--targets", "U1", "U4", "--seeds", "0", "1", "--kl-samples", "500",
+         "--json", str(result), "--figure", str(figure), "--no-progress", "--grid-cells", "40"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(result.read_text())
+    assert len(data["runs"]) == 2 * 2 * len(COLUMNS)
+    assert len(data["summary"]) == 2 * len(COLUMNS)
+    for s in data["summary"]:
+        assert s["seeds"] == [0, 1] and s["kl_min"] <= s["kl_mean"] <= s["kl_max"]
+    table = data["table"].splitlines()
+    assert len(table) == 4 and table[2].startswith("| U1 |") and "planar K=32" in table[0]
+    image = matplotlib.image.imread(figure)
+    assert image.shape[0] > 300 and image.shape[1] > image.shape[0]  # 2 rows x 6 columns
