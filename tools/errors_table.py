@@ -30,6 +30,7 @@ AREAS = {
     "layers": "Layers and model constructors",
     "data": "Data loaders and the backend",
     "checkpoints": "Checkpoints (`minflow.checkpoint.load_checkpoint`)",
+    "cli": "Command line (`python -m minflow ...`; the message is the last line it prints on stderr)",
 }
 
 HEADER = """# Errors: bad inputs and the messages they get
@@ -76,7 +77,8 @@ def render():
             for case in (c for c in cases if c.area == area):
                 err, message = run_case(case)
                 message = message.replace(workdir, "<dir>")
-                lines.append(f"| {_cell(case.what)} | `{type(err).__name__}` | {_cell(message)} |")
+                label = getattr(err, "label", type(err).__name__)  # "exit status 2" for the command line
+                lines.append(f"| {_cell(case.what)} | `{label}` | {_cell(message)} |")
             lines.append("")
         unknown = {c.area for c in cases} - set(AREAS)
         if unknown:

@@ -12,10 +12,13 @@ A case is ``Case(area, what, call, exc, names)``: ``call()`` must raise
 """
 
 import collections
+import contextlib
+import io
 import os
 
 import numpy
 
+from minflow.__main__ import main
 from minflow.backend import set_backend
 from minflow.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minflow.data.digits import load_digits, train_val_split
@@ -41,7 +44,7 @@ from minflow.zoo.d8 import d8
 from minflow.zoo.p2 import planar_2d
 from minflow.zoo.r2 import realnvp_2d
 
-__all__ = ["Case", "build_cases", "run_case"]
+__all__ = ["Case", "CommandLineError", "build_cases", "run_case"]
 
 Case = collections.namedtuple("Case", "area what call exc names")
 
@@ -590,9 +593,95 @@ def _checkpoint_cases(workdir):
     ]
 
 
+class CommandLineError(Exception):
+    """``python -m minflow ...`` exited with a non-zero status; the message is its last line on stderr."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.label = f"exit status {status}"
+
+
+def _cli(*argv):
+    """Run ``python -m minflow *argv`` in this process; CommandLineError if it fails."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(list(argv))
+        except SystemExit as exit_:  # argparse rejects an argument
+            status = exit_.code
+    if status:
+        lines = stderr.getvalue().strip().splitlines()
+        raise CommandLineError(status, lines[-1] if lines else "")
+
+
+def _cli_cases(workdir):
+    area = "cli"
+    out = os.path.join(workdir, "cli")
+    return [
+        Case(
+            area,
+            "`demo --dataset spiral` (unknown dataset)",
+            lambda: _cli("demo", "--dataset", "spiral"),
+            CommandLineError,
+            ["--dataset", "spiral", "moons"],
+        ),
+        Case(
+            area,
+            "`demo --steps 0`",
+            lambda: _cli("demo", "--steps", "0"),
+            CommandLineError,
+            ["--steps", "positive integer", "0"],
+        ),
+        Case(
+            area,
+            "`demo --lr 0`",
+            lambda: _cli("demo", "--lr", "0"),
+            CommandLineError,
+            ["--lr", "positive number", "0.0"],
+        ),
+        Case(
+            area,
+            "`energy --target U9` (unknown target)",
+            lambda: _cli("energy", "--target", "U9"),
+            CommandLineError,
+            ["--target", "U9", "U1"],
+        ),
+        Case(
+            area,
+            "`energy --layers 0`",
+            lambda: _cli("energy", "--layers", "0"),
+            CommandLineError,
+            ["--layers", "positive integer", "0"],
+        ),
+        Case(area, "`digits --epochs 0`", lambda: _cli("digits", "--epochs", "0"), CommandLineError, ["--epochs", "0"]),
+        Case(
+            area,
+            "`digits --blocks -1`",
+            lambda: _cli("digits", "--blocks", "-1", "--out", out),
+            CommandLineError,
+            ["--blocks", "-1"],
+        ),
+        Case(
+            area,
+            "`digits --resume` without `--checkpoint`",
+            lambda: _cli("digits", "--resume", "--out", out),
+            CommandLineError,
+            ["--resume", "--checkpoint"],
+        ),
+        Case(area, "`warp --frames 0`", lambda: _cli("warp", "--frames", "0"), CommandLineError, ["--frames", "0"]),
+    ]
+
+
 def build_cases(workdir):
     """Every case; files the cases need are written to ``workdir`` (an existing folder)."""
-    return _model_cases() + _training_cases() + _layer_cases() + _data_cases(workdir) + _checkpoint_cases(workdir)
+    return (
+        _model_cases()
+        + _training_cases()
+        + _layer_cases()
+        + _data_cases(workdir)
+        + _checkpoint_cases(workdir)
+        + _cli_cases(workdir)
+    )
 
 
 def run_case(case):

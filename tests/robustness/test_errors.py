@@ -46,7 +46,7 @@ def test_bad_input_raises_clear_error(cases, case_id):
 
 def test_every_area_of_the_issue_is_covered():
     areas = {case_id.split(":")[0] for case_id in CASE_IDS}
-    assert areas == {"model", "training", "layers", "data", "checkpoints"}
+    assert areas == {"model", "training", "layers", "data", "checkpoints", "cli"}
     assert len(CASE_IDS) >= 70
 
 
