@@ -21,7 +21,8 @@ is the one reported.
 This is a debugging tool, run once after something went wrong: it reads
 values back to the host after every layer, which the training loop itself
 never does. ``train.fit`` calls it when the loss or a gradient becomes
-non-finite, ``FlowModel.log_prob`` and ``sample`` when their result is NaN.
+non-finite, ``FlowModel.log_prob`` and ``sample`` when their result is NaN
+(or when a layer fails on a NaN that an earlier layer made).
 
 It also holds the two argument checks shared by the public functions
 (``check_positive_int``, ``check_positive_float``), so that a bad count or
@@ -64,7 +65,8 @@ class Diagnosis:
         found: True if a non-finite value was found.
         stage: "batch", "parameter", "output", "log-det", "base log-density",
             "energy", "energy gradient", "input gradient", "parameter gradient",
-            or None when nothing was found.
+            "error" (the layer raised, e.g. on a singular matrix), or None when
+            nothing was found.
         layer_path: the layer's position in ``model.flow`` ("3", "7.inner.2"),
             "" for the flow itself, None for stages outside the flow.
         layer_class: the layer's class name, or None.

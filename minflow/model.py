@@ -166,13 +166,22 @@ class FlowModel(Module):
         return x
 
     def sample_with_log_prob(self, n, rng=None, dtype=None):
-        """(x, log q(x)) for n samples drawn through the inverse pass."""
+        """(x, log q(x)) for n samples drawn through the inverse pass.
+
+        Raises ``NonFiniteError`` naming the first layer that produced a NaN or
+        infinity, as ``sample`` does.
+        """
         n = check_positive_int(n, "n")
         dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self._param_module())
         z0 = self.base.sample(n, rng, dtype)
         x, logdet_inv = self.flow.inverse(z0)  # logdet_inv = log|det dx/dz0|
-        return x, self.base.log_prob(z0) - logdet_inv
+        log_q = self.base.log_prob(z0) - logdet_inv  # (n,)
+        xp = get_array_module(x)
+        if not bool(xp.isfinite(x).all() & xp.isfinite(log_q).all()):
+            diagnosis = diagnose_sampling(self, z0)
+            raise NonFiniteError(f"sample_with_log_prob produced NaN or infinite values: {diagnosis}.", diagnosis)
+        return x, log_q
 
     def reverse_kl_and_backward(self, energy, n, rng):
         """Monte Carlo E_q[log q(x) + U(x)] on n samples; adds its gradient to ``grads``.
