@@ -68,8 +68,8 @@ class FlowModel(Module):
     def check_data(self, x, name="x"):
         """Raise a clear error unless x is a finite float array of shape (N, *event_shape)."""
         self._check_array(x, name)
-        if not bool(get_array_module(x).isfinite(x).all()):
-            n_bad = int((~get_array_module(x).isfinite(x)).sum())
+        n_bad = int((~get_array_module(x).isfinite(x)).sum())  # one read-back
+        if n_bad:
             raise ValueError(
                 f"{name} contains NaN or infinite values ({n_bad} of {x.size} entries); "
                 "clean the data first (e.g. drop those rows)."
