@@ -58,13 +58,17 @@ class Planar(Bijection):
         y = w.x + b, m = w.u_hat, for all N samples at once, in float64 whatever
         the input dtype, by Newton's method safeguarded by bisection: the root
         lies in [y - |m|, y + |m|] (|tanh| <= 1), the bracket shrinks every
-        iteration, and a Newton step that leaves it is replaced by the midpoint.
+        iteration, and a Newton step that leaves it, or that is not at most
+        half the step before last, is replaced by the midpoint (the rule of
+        Numerical Recipes' rtsafe: with large w.u_hat plain Newton can bounce
+        between the two sides of tanh's inflection and stall).
         g is increasing (g' = 1 + m (1 - tanh^2) > 0), so the root is unique;
         where w.u < -37, m rounds to -1 in float64, g' vanishes at a = 0 and
         only the bisection steps make progress there (still converging). It
         stops when every residual is below ``tol`` (default 1e-12, relative to
         1 + |y|), reading one boolean back per iteration (a solver has to know
-        when to stop), and raises ``PlanarInverseError`` after ``max_iter``
+        when to stop), then takes one more Newton step where it is a small
+        correction (quadratic convergence: a to rounding level), and raises ``PlanarInverseError`` after ``max_iter``
         iterations. ``backward`` differentiates through the solve by the
         implicit function theorem: dz/dx is the inverse of the sampling
         Jacobian I + u_hat psi^T, applied by the Sherman-Morrison formula.
@@ -167,23 +171,30 @@ class Planar(Bijection):
         xp = get_array_module(y)
         lo, hi = y - xp.abs(m), y + xp.abs(m)  # (N,) bracket: |tanh| <= 1
         a = xp.clip(y - m * xp.tanh(y), lo, hi)  # (N,) one fixed-point step as the start
+        step, step_before = hi - lo, hi - lo  # (N,) lengths of the last two steps
         scale = self.tol * (1 + xp.abs(y))  # (N,)
         for _ in range(self.max_iter):
             t = xp.tanh(a)
             g = a + m * t - y  # (N,) residual, increasing in a
-            if bool(xp.all(xp.abs(g) <= scale)):
-                return a
-            lo = xp.where(g < 0, a, lo)
-            hi = xp.where(g > 0, a, hi)
             slope = 1 + m * (1 - t * t)  # (N,) g'(a) >= 0; it vanishes only at a triple root (m = -1, a = 0)
             newton = a - g / xp.where(slope > 0, slope, 1)
-            inside = (slope > 0) & (newton > lo) & (newton < hi)
-            a = xp.where(inside, newton, 0.5 * (lo + hi))
+            if bool(xp.all(xp.abs(g) <= scale)):
+                # converged; one last Newton step where it is a small correction takes a to rounding level
+                polish = (slope > 0) & (xp.abs(newton - a) <= 1e-6 * (1 + xp.abs(a)))
+                return xp.where(polish, newton, a)
+            lo = xp.where(g < 0, a, lo)
+            hi = xp.where(g > 0, a, hi)
+            # Newton if it stays inside the bracket and at most halves the step before last
+            # (Numerical Recipes' rtsafe); else bisect, so the bracket at least halves
+            use_newton = (slope > 0) & (newton > lo) & (newton < hi) & (2 * xp.abs(newton - a) <= step_before)
+            a_next = xp.where(use_newton, newton, 0.5 * (lo + hi))
+            step, step_before = xp.abs(a_next - a), step
+            a = a_next
         worst = float(xp.max(xp.abs(a + m * xp.tanh(a) - y) / (1 + xp.abs(y))))
         raise PlanarInverseError(
             f"Planar.forward: the solve for w.z did not converge in {self.max_iter} iterations "
             f"(worst relative residual {worst:.2e}, tolerance {self.tol:.0e}; w.u_hat = {float(m):.6f}). "
-            "w.u_hat very close to -1 makes the root triple and the solve slow: raise max_iter or tol."
+            "Raise max_iter, or tol if float64 cannot reach it for such large inputs."
         )
 
     def forward(self, x):

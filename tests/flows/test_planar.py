@@ -110,6 +110,19 @@ def test_planar_solve_is_safeguarded_where_newton_alone_fails():
     assert numpy.abs(layer.inverse(z)[0] - x).max() < 1e-9
 
 
+@pytest.mark.parametrize("wu", [5.0, 18.0, 50.0])
+def test_planar_solve_converges_for_large_w_u_hat(wu):
+    # large w.u_hat: plain Newton (even kept inside the bracket) bounces across tanh's inflection
+    # and stalls for some y; the rtsafe rule (bisect unless the step halves) converges for every y
+    layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([wu, 0.3]), numpy.array([1.0, 0.0]), 0.1)
+    x = numpy.stack([numpy.linspace(-3 * wu, 3 * wu, 20001), numpy.linspace(-1, 1, 20001)], axis=1)
+    z, logdet = layer.forward(x)
+    assert numpy.isfinite(logdet).all()
+    assert numpy.abs(layer.forward(layer.inverse(z)[0])[0] - z).max() < 1e-9
+    # the last Newton step takes the solve to rounding level, relative to the size of x
+    assert numpy.abs(layer.inverse(z)[0] - x).max() < 1e-13 * (1 + numpy.abs(x).max())
+
+
 def test_planar_forward_logdet_matches_jacobian_near_the_bound(rng):
     layer = make_planar(2, "near_bound")(numpy.float64)
     x = rng.standard_normal((8, 2))
