@@ -56,6 +56,81 @@ WRONG_ANSWERS = {
             "lambda z: np.log1p((z**2).sum(axis=1) / 4) + np.log1p(3 * (z**2).sum(axis=1) / 4) + np.log(1.3)",
         ],
     },
+    "02_planar_and_radial_flows": {
+        1: [
+            "math.log(abs(1 + EX1['w'] @ EX1['u']))",  # no tanh'
+            "math.log(abs(1 + math.tanh(EX1['w'] @ EX1['z'] + EX1['b']) * (EX1['w'] @ EX1['u'])))",  # tanh for tanh'
+        ],
+        2: ["EX2['u']", "np.array([-3.0, -0.95141])"],  # unconstrained; the wrong component moved
+        3: [
+            "lambda r, alpha, beta, dim: dim * np.log(1 + beta / (alpha + r))",  # D tangential factors
+            "lambda r, alpha, beta, dim: dim * np.log(1 + beta / (alpha + r)) + 0 * r",
+            "lambda r, alpha, beta, dim: (dim - 1) * np.log(1 + beta / (alpha + r)) + np.log(1 + beta / (alpha + r))",
+        ],
+    },
+    "03_coupling_layers": {
+        1: [
+            "lambda z: (solution_1(z)[0], -solution_1(z)[1])",  # log-det sign
+            "lambda z: (z.copy(), solution_1(z)[1])",  # x_b not inverted
+            "layer_ex.forward",  # the forward pass instead of the inverse
+        ],
+        2: ["1", "2", "4"],
+        3: ["1 / math.sqrt(2 * math.pi)", "1.0", "1 / math.pi"],
+    },
+    "04_backprop_by_hand": {
+        1: [
+            "lambda ds, tanh_s: ds * tanh_s",  # no sum over the batch
+            "lambda ds, tanh_s: ds.sum(axis=0)",  # forgot ds/dscale = tanh
+        ],
+        2: [
+            "lambda dx_b, x_b, dlogdet: -dx_b * x_b",  # no log-det term
+            "lambda dx_b, x_b, dlogdet: -dx_b * x_b + dlogdet[:, None]",  # log-det sign
+            "lambda dx_b, x_b, dlogdet: dx_b * x_b - dlogdet[:, None]",  # first-term sign
+        ],
+        3: [
+            "lambda dz_b, dlogdet, x_b, h: dz_b * x_b * _sigmoid(h + 2) * (1 - _sigmoid(h + 2))",  # no log-det
+            "lambda dz_b, dlogdet, x_b, h: (dz_b * x_b + dlogdet[:, None]) * _sigmoid(h + 2) * (1 - _sigmoid(h + 2))",
+        ],
+    },
+    "05_glow_layers": {
+        1: [
+            "lambda x: (-0.5 * np.log(x.var(axis=0)), -x.mean(axis=0))",  # statistics per pixel, not per channel
+            "lambda x: (-0.5 * np.log(x.var(axis=(0, 2, 3))), np.zeros(4))",  # no bias
+            "lambda x: (-np.log(x.var(axis=(0, 2, 3))), -x.mean(axis=(0, 2, 3)))",  # divides by the variance
+        ],
+        2: ["np.linalg.slogdet(W_EX)[1]", "3 * 256 * np.linalg.slogdet(W_EX)[1]"],
+        3: [
+            "lambda layer: np.log(np.abs(np.diag(layer.params['U']))).sum()",  # U's stored diagonal is zero
+            "lambda layer: layer.params['log_s'].mean()",
+        ],
+    },
+    "06_images": {
+        1: [
+            "-60 / (64 * math.log(2))",  # no bin width
+            "-(60 - 64 * math.log(17)) / 64",  # nats, not bits
+            "-(60 + 64 * math.log(17)) / (64 * math.log(2))",  # sign of D ln k
+        ],
+        2: ["(1, 1, 1)", "(2, 3, 2)"],
+        3: [
+            "lambda v, a: -(np.log(a + (1 - 2 * a) * v) + np.log1p(-(a + (1 - 2 * a) * v))).sum(axis=(1, 2, 3))",
+            "lambda v, a: -solution_3(v, a)",
+        ],
+    },
+    "07_sampling_and_latent_space": {
+        1: ["64", "0.7 * 64"],
+        2: ["2", "0.25"],
+        3: ["lambda z_a, z_b, t: (1 - t) * z_a + t * z_b", "lambda z_a, z_b, t: z_a"],
+    },
+    "08_numerics": {
+        1: ["1 / (1 + math.exp(-2)) * (1 - 1 / (1 + math.exp(-2)))", "1 / (1 + math.exp(-2))"],
+        2: ["16", "4"],
+        3: ["12.8 / 64", "12.8 / math.log(2)"],
+    },
+    "09_gpu": {
+        1: ["'a'", "'c'", "'d'"],
+        2: ["40", "1000"],
+        3: ["384_962 * 4", "384_962 * 8 * 4"],
+    },
 }
 
 
