@@ -11,7 +11,7 @@ import sys
 __all__ = ["main"]
 
 # Each entry is a module in minflow/commands with add_parser(subparsers) and run(args).
-COMMANDS = ["energy", "figure3", "digits"]
+COMMANDS = ["energy", "figure3", "demo", "warp", "digits"]
 
 
 def build_parser():
