@@ -8,10 +8,12 @@ import argparse
 import importlib
 import sys
 
+from .train import TrainingDiverged
+
 __all__ = ["main"]
 
 # Each entry is a module in minflow/commands with add_parser(subparsers) and run(args).
-COMMANDS = ["energy", "figure3", "demo", "warp", "digits"]
+COMMANDS = ["energy", "figure3", "demo", "warp", "glow_ablation", "compare2d", "digits"]
 
 
 def build_parser():
@@ -30,7 +32,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
