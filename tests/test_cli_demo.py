@@ -116,3 +116,13 @@ def test_demo_help_documents_every_option(capsys):
     for name in ["gaussians8", "checkerboard", "rings", "moons", "pinwheel", "spirals"]:
         assert name in text
     assert "default: 5000" in text
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_demo_diverging_run_is_an_error_with_exit_code_2(tmp_path, capsys):
+    code = main(
+        ["demo", "--steps", "30", "--lr", "1e8", "--no-progress", "--out", str(tmp_path), "--test-samples", "100"]
+    )
+    assert code == 2
+    assert "Training diverged at step" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # no figures of a broken model
