@@ -5,7 +5,9 @@
     Tanh:       y = tanh(x)                dy/dx = 1 - y^2
 
 Each keeps the least it needs for backward (a mask or the output), never x
-itself when the output will do.
+itself when the output will do. ReLU keeps its output: the layer after it
+(a convolution or linear layer) keeps that same array as its input anyway,
+so the cache costs no memory of its own, and y > 0 exactly where x > 0.
 """
 
 from ..backend import get_array_module
@@ -15,16 +17,16 @@ __all__ = ["ReLU", "LeakyReLU", "Tanh"]
 
 
 class ReLU(Module):
-    """y = max(x, 0). Shapes: any -> same. Caches: the mask x > 0 (bool, 1 byte/entry)."""
+    """y = max(x, 0). Shapes: any -> same. Caches: y, shared with the next layer's cache (y > 0 iff x > 0)."""
 
     def forward(self, x):
-        positive = x > 0
-        self._save_cache("forward", positive)
-        return x * positive
+        y = x * (x > 0)
+        self._save_cache("forward", y)
+        return y
 
     def backward(self, dy):
-        positive = self._take_cache("forward", "backward")
-        return dy * positive
+        y = self._take_cache("forward", "backward")
+        return dy * (y > 0)
 
 
 class LeakyReLU(Module):

@@ -28,7 +28,13 @@ Speed: three matrix products per training step (y, dW, dx) in float32 carry
 almost all the arithmetic; the gathers are one strided copy each, and no
 array is transposed between convolutions (see "Memory layout" below). On
 N = 64, C = O = 32, 8x8 this runs within about 1.5x of PyTorch's oneDNN
-convolution (``benchmarks/d8_step.py``).
+convolution (``benchmarks/compare.py``).
+
+Memory: ``cols`` is K*K = 9 times the size of x, so it is gathered a batch
+slice at a time (``gather_rows`` output pixels, default 512) and each
+slice's matrix products write into the full outputs: the temporary stays
+at most 512 * K*K*C numbers (0.6 MB for C = 32) whatever the batch, while
+each product still has 512 rows (slices of 1024 or more ran no faster).
 """
 
 import math
@@ -36,9 +42,10 @@ import math
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, uniform, zeros
 from .module import Module
 
-__all__ = ["CONV_INITS", "Conv2d", "im2col"]
+__all__ = ["CONV_INITS", "GATHER_ROWS", "Conv2d", "im2col"]
 
 CONV_INITS = ("uniform", "zeros")
+GATHER_ROWS = 512  # output pixels whose receptive fields are gathered at once (bounds the im2col temporary)
 
 
 def im2col(x, kernel_size):
@@ -95,6 +102,7 @@ class Conv2d(Module):
         forward keeps x (N, C, H, W); backward rebuilds ``cols`` from it for
         dW = dy_rows^T cols. Keeping ``cols`` instead would hold K*K = 9 times
         more memory per layer until the backward, to save one cheap gather.
+        ``cols`` itself exists one batch slice at a time (``gather_rows``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
@@ -115,6 +123,7 @@ class Conv2d(Module):
             w = zeros((o, c, k, k), dtype, get_backend())
             b = zeros((o,), dtype, get_backend())
         self.in_channels, self.out_channels, self.kernel_size = c, o, k
+        self.gather_rows = GATHER_ROWS
         self.add_param("W", w)
         self.add_param("b", b)
 
@@ -125,30 +134,44 @@ class Conv2d(Module):
                 "Images are (batch, channels, height, width); add a channel axis with x[:, None] if needed."
             )
 
+    def _batch_slices(self, n, pixels):
+        """Slices of the batch whose im2col has about ``gather_rows`` rows (at least one image each)."""
+        step = max(1, self.gather_rows // pixels)
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
     def forward(self, x):
         self._check_input(x)
+        xp = get_array_module(x)
         n, _, h, w = x.shape
         W, b = self._own_params["W"], self._own_params["b"]
         o, k = self.out_channels, self.kernel_size
-        cols = im2col(x, k)  # (N*H*W, K*K*C)
         w_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
-        y_rows = cols @ w_rows.T  # (N*H*W, O): the one big matrix product
+        y_rows = xp.empty((n * h * w, o), dtype=x.dtype)  # (N*H*W, O)
+        for images in self._batch_slices(n, h * w):
+            rows = slice(images.start * h * w, images.stop * h * w)
+            # y_rows = cols @ w_rows^T, one batch slice of cols at a time
+            xp.matmul(im2col(x[images], k), w_rows.T, out=y_rows[rows])
         y_rows += b
         self._save_cache("forward", x)
         return y_rows.reshape(n, h, w, o).transpose(0, 3, 1, 2)  # (N, O, H, W), channels-last memory
 
     def backward(self, dy):
         x = self._take_cache("forward", "backward")  # (N, C, H, W)
+        xp = get_array_module(dy)
         n, o, h, w = dy.shape
         W = self._own_params["W"]
         c, k = self.in_channels, self.kernel_size
-        cols = im2col(x, k)  # (N*H*W, K*K*C), as in forward
         # y = y_rows seen as (N, O, H, W)
         dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * h * w, o)  # (N*H*W, O), no copy if dy is channels-last
-        # y_rows = cols @ w_rows^T + b
-        self._own_grads["W"] += (dy_rows.T @ cols).reshape(o, k, k, c).transpose(0, 3, 1, 2)  # (O, C, K, K)
-        self._own_grads["b"] += dy_rows.sum(axis=0)  # (O,)
         # cols = im2col(x): its adjoint is a convolution of dy with the flipped, transposed kernel
         w_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C), rows (di, dj, o)
-        dx_rows = im2col(dy, k) @ w_flipped  # (N*H*W, C)
+        dw_rows = xp.zeros((o, k * k * c), dtype=dy.dtype)  # (O, K*K*C)
+        dx_rows = xp.empty((n * h * w, c), dtype=dy.dtype)  # (N*H*W, C)
+        for images in self._batch_slices(n, h * w):
+            rows = slice(images.start * h * w, images.stop * h * w)
+            # y_rows = cols @ w_rows^T + b: dW2 = dy_rows^T @ cols, cols rebuilt from x as in forward
+            dw_rows += dy_rows[rows].T @ im2col(x[images], k)
+            xp.matmul(im2col(dy[images], k), w_flipped, out=dx_rows[rows])
+        self._own_grads["W"] += dw_rows.reshape(o, k, k, c).transpose(0, 3, 1, 2)  # (O, C, K, K)
+        self._own_grads["b"] += dy_rows.sum(axis=0)  # (O,)
         return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory

@@ -101,3 +101,27 @@ def test_conv2d_rejects_wrong_shape():
 def test_conv2d_backward_without_forward_is_an_error():
     with pytest.raises(RuntimeError, match="forward"):
         Conv2d(1, 1).backward(numpy.zeros((1, 1, 2, 2), numpy.float32))
+
+
+def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
+    # gather_rows smaller than one image's pixels and not dividing the batch: every slice path runs
+    x = rng.standard_normal((5, 3, 4, 6))
+    dy = rng.standard_normal((5, 4, 4, 6))
+    whole, sliced = make_conv(3, 4, 3)(numpy.float64), make_conv(3, 4, 3)(numpy.float64)
+    whole.gather_rows, sliced.gather_rows = 10_000, 50  # one slice of 5 images; slices of 2, 2, 1
+    assert len(sliced._batch_slices(5, 24)) == 3
+    numpy.testing.assert_allclose(sliced.forward(x), whole.forward(x), rtol=1e-13, atol=1e-13)
+    numpy.testing.assert_allclose(sliced.backward(dy), whole.backward(dy), rtol=1e-13, atol=1e-13)
+    for name in ("W", "b"):
+        numpy.testing.assert_allclose(sliced.grads[name], whole.grads[name], rtol=1e-12, atol=1e-12)
+    sliced.gather_rows = 1  # still one whole image per slice
+    assert len(sliced._batch_slices(5, 24)) == 5
+
+
+def test_conv2d_gradcheck_in_batch_slices(rng):
+    def make(dtype):
+        conv = make_conv(3, 4, 3)(dtype)
+        conv.gather_rows = 16  # one 4x4 image per slice
+        return conv
+
+    assert_block_passes_all_checks(make, rng.standard_normal((3, 3, 4, 4)))
