@@ -30,6 +30,7 @@ CELLS = [
     temporary folder).
     """),
     code(r"""
+    %matplotlib inline
     import math
     import os
 

@@ -25,6 +25,7 @@ CELLS = [
     ## Setup
     """),
     code(r"""
+    %matplotlib inline
     import os
 
     import matplotlib.pyplot as plt
