@@ -1,18 +1,41 @@
-"""minflow against PyTorch on the reference models, side by side, in one run.
+"""minflow against PyTorch on the reference models R2, P2 and D8, side by side, in one run.
 
-    python benchmarks/compare.py [--model r2] [--only minflow|torch] [--json PATH]
+    python benchmarks/compare.py [--model r2|p2|d8] [--only minflow|torch] [--json PATH]
 
-For each model: median seconds per training step (forward + backward +
-optimizer update; drawing the batch is outside the timer), timed
-interleaved (one minflow step, one PyTorch step, ...) after warm-up so a
-busy neighbour slows both alike; the ratio minflow / PyTorch as the median
-of the per-pair ratios; the same for sampling; and peak memory of a training
-step. Memory is measured as the peak resident-set growth (RSS, from
-/proc/self/status VmHWM) of a fresh subprocess running only that framework,
-so both frameworks are measured the same way.
+The models are those of reference-problems.md section 3, written once in
+minflow (``minflow.zoo``) and once in PyTorch (``torch_models.py``) with the
+same architecture, initialisation scheme, batch and optimizer:
+
+    r2  R2 on gaussians8: 8 affine couplings, batch 512, Adam 1e-3
+    p2  P2 planar K=32 on the energy U1, reverse KL, batch 256, Adam 5e-3
+    d8  D8 on the 8x8 digits, batch 64, Adam 1e-3, coupled L2 5e-5; minflow
+        twice: with cached activations ("minflow") and with memory by
+        inversion (``set_recompute("invert")``, "minflow_invert")
+
+For each model and implementation it reports:
+
+- the median seconds per training step (forward + backward + optimizer
+  update; drawing the batch is outside the timer), timed interleaved (one
+  step of each implementation in turn) after warm-up, so that a busy
+  neighbour slows all alike; the ratio minflow / PyTorch is the median of
+  the per-pair ratios;
+- the same for sampling 10^4 points (r2, p2) or 10^3 images (d8);
+- peak memory of a training step: the growth of the resident set (RSS,
+  VmHWM of /proc/self/status) over a few training steps of a warm model,
+  measured in a fresh subprocess per implementation with glibc told to map
+  every block of 4 KB or more on its own and to give freed memory back at
+  once (``mallopt``), so that the resident set follows the live arrays of
+  either framework. minflow's peak is also given by ``tracemalloc`` (NumPy
+  reports its arrays to it; PyTorch does not).
+
+Timing runs with the default threads of both libraries, and with glibc's
+malloc told to keep freed memory (``commands.digits.keep_freed_memory``, what
+``python -m minflow digits`` does) unless ``--no-malloc-tuning``.
 """
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import platform
@@ -20,18 +43,31 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import numpy
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import minflow  # noqa: E402
-from minflow.backend import make_rng  # noqa: E402
-from minflow.data.toy2d import get_toy  # noqa: E402
-from minflow.optim import Adam  # noqa: E402
-from minflow.zoo import realnvp_2d  # noqa: E402
+import minflow
+from minflow.backend import make_rng
+from minflow.commands.digits import keep_freed_memory
+from minflow.data.digits import N_LEVELS, load_digits
+from minflow.data.energy import get_energy
+from minflow.data.toy2d import get_toy
+from minflow.flows.preprocessing import dequantize
+from minflow.optim import Adam
+from minflow.zoo import realnvp_2d
+from minflow.zoo.d8 import d8
+from minflow.zoo.p2 import planar_2d
 
-MODELS = ("r2",)
+MODELS = ("r2", "p2", "d8")
+IMPLEMENTATIONS = {"r2": ("minflow", "torch"), "p2": ("minflow", "torch"), "d8": ("minflow", "minflow_invert", "torch")}
+SAMPLE_SIZES = {"r2": 10_000, "p2": 10_000, "d8": 1_000}
+DEFAULT_REPEATS = {"r2": 200, "p2": 200, "d8": 40}
+BATCH = {"r2": 512, "p2": 256, "d8": 64}
+P2_LAYERS, P2_TARGET = 32, "U1"
 
 
 def _torch():
@@ -42,54 +78,127 @@ def _torch():
     return torch
 
 
-# -- one "case" per model and framework: a step function and a sample function --
+# -- one case per model and implementation: (make_batch, step, sample) ------------------
+# make_batch() runs outside the timer; step(batch) is forward + backward + update.
 
 
-def minflow_r2(batch=512):
-    model = realnvp_2d(seed=0)
-    optimizer = Adam(model.params, model.grads, lr=1e-3)
+def _gaussians8_batches(batch, to_framework=lambda a: a):
     toy, rng = get_toy("gaussians8"), make_rng(1)
+    return lambda: to_framework(toy.sample(batch, rng))
+
+
+def _digit_batches(batch, to_framework=lambda a: a):
+    images, rng = load_digits("train"), numpy.random.default_rng(0)
 
     def make_batch():
-        return toy.sample(batch, rng)
+        v, _ = dequantize(images[rng.choice(len(images), batch, replace=False)], N_LEVELS, rng)
+        return to_framework(v)
+
+    return make_batch
+
+
+def minflow_r2():
+    model = realnvp_2d(seed=0)
+    optimizer = Adam(model.params, model.grads, lr=1e-3)
 
     def step(x):
         model.zero_grads()
         model.nll_and_backward(x)
         optimizer.step()
 
-    def sample(n):
-        return model.sample(n, make_rng(2))
-
-    return make_batch, step, sample
+    return _gaussians8_batches(BATCH["r2"]), step, lambda n: model.sample(n, make_rng(2))
 
 
-def torch_r2(batch=512):
+def torch_r2():
     torch = _torch()
     from torch_models import TorchR2
 
     torch.manual_seed(0)
     model = TorchR2()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    toy, rng = get_toy("gaussians8"), make_rng(1)
-
-    def make_batch():
-        return torch.from_numpy(toy.sample(batch, rng))
 
     def step(x):
-        optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
         loss = -model.log_prob(x).mean()
         loss.backward()
         optimizer.step()
 
-    def sample(n):
-        return model.sample(n)
-
-    return make_batch, step, sample
+    return _gaussians8_batches(BATCH["r2"], torch.from_numpy), step, model.sample
 
 
-CASES = {("r2", "minflow"): minflow_r2, ("r2", "torch"): torch_r2}
-SAMPLE_SIZES = {"r2": 10_000}
+def minflow_p2():
+    model = planar_2d(P2_LAYERS, seed=0)
+    optimizer = Adam(model.params, model.grads, lr=5e-3)
+    target, rng = get_energy(P2_TARGET), make_rng(1)
+
+    def step(_):
+        model.zero_grads()
+        model.reverse_kl_and_backward(target, BATCH["p2"], rng)  # draws its own base noise
+        optimizer.step()
+
+    return lambda: None, step, lambda n: model.sample(n, make_rng(2))
+
+
+def torch_p2():
+    torch = _torch()
+    from torch_models import TorchP2, torch_energy
+
+    torch.manual_seed(0)
+    model = TorchP2(P2_LAYERS)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    energy = torch_energy(P2_TARGET)
+
+    def step(_):
+        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
+        x, log_q = model.sample_with_log_prob(BATCH["p2"])
+        loss = (log_q + energy(x)).mean()
+        loss.backward()
+        optimizer.step()
+
+    return lambda: None, step, model.sample
+
+
+def minflow_d8(recompute=None):
+    model = d8(seed=0).set_recompute(recompute)
+    optimizer = Adam(model.params, model.grads, lr=1e-3, weight_decay=5e-5)
+
+    def step(v):
+        model.zero_grads()
+        model.nll_and_backward(v)
+        optimizer.step()
+
+    return _digit_batches(BATCH["d8"]), step, lambda n: model.sample(n, make_rng(2))
+
+
+def torch_d8():
+    torch = _torch()
+    from torch_models import TorchD8
+
+    torch.manual_seed(0)
+    model = TorchD8()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-5)
+
+    def step(v):
+        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
+        loss = -model.log_prob(v).mean()
+        loss.backward()
+        optimizer.step()
+
+    return _digit_batches(BATCH["d8"], torch.from_numpy), step, model.sample
+
+
+CASES = {
+    ("r2", "minflow"): minflow_r2,
+    ("r2", "torch"): torch_r2,
+    ("p2", "minflow"): minflow_p2,
+    ("p2", "torch"): torch_p2,
+    ("d8", "minflow"): minflow_d8,
+    ("d8", "minflow_invert"): lambda: minflow_d8("invert"),
+    ("d8", "torch"): torch_d8,
+}
+
+
+# -- timing ------------------------------------------------------------------------------
 
 
 def time_call(fn, *args):
@@ -98,20 +207,25 @@ def time_call(fn, *args):
     return time.perf_counter() - start
 
 
-def interleaved(cases, n_warmup, n_repeats, sample_n):
-    """Median step and sample seconds for each case, timed alternately."""
+def interleaved(cases, n_warmup, n_repeats, sample_n, n_sample_repeats):
+    """Step and sample seconds of each case, timed alternately (lists, one entry per round)."""
     step_times = {name: [] for name in cases}
     sample_times = {name: [] for name in cases}
     for i in range(n_warmup + n_repeats):
-        for name, (make_batch, step, sample) in cases.items():
-            x = make_batch()  # outside the timer
-            t = time_call(step, x)
+        for name, (make_batch, step, _) in cases.items():
+            batch = make_batch()  # outside the timer
+            t = time_call(step, batch)
             if i >= n_warmup:
                 step_times[name].append(t)
-    for i in range(max(3, n_repeats // 20)):
+    for i in range(1 + n_sample_repeats):
         for name, (_, _, sample) in cases.items():
-            sample_times[name].append(time_call(sample, sample_n))
+            t = time_call(sample, sample_n)
+            if i >= 1:  # the first draw is warm-up
+                sample_times[name].append(t)
     return step_times, sample_times
+
+
+# -- memory, in a fresh subprocess per implementation -------------------------------------
 
 
 def _proc_status_mb(field):
@@ -122,96 +236,175 @@ def _proc_status_mb(field):
     raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
 
 
-def memory_probe(model, framework, n_steps):
-    """In this process: peak RSS growth (MB) over n_steps training steps.
+def _malloc_follows_live_memory():
+    """glibc: mmap every block >= 4 KB on its own and trim freed memory at once, so RSS tracks live arrays."""
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if not (libc.mallopt(m_mmap_threshold, 4 << 10) and libc.mallopt(m_trim_threshold, 0)):
+        raise RuntimeError("mallopt failed: the memory probe needs Linux with glibc")
+
+
+def memory_probe(model, implementation, n_steps):
+    """Peak RSS growth (MB) over n_steps training steps of a warm model; and tracemalloc's peak for minflow.
 
     The kernel's high-water mark is reset (``/proc/self/clear_refs``) after
-    the model is built and one step has run, so imports, the model's own
-    parameters and one-off allocations are excluded: what remains is the
-    memory a training step needs on top (activations, gradients in flight).
+    the model is built and two steps have run, so imports, parameters,
+    gradients, optimizer state and one-off allocations are excluded: what
+    remains is what a training step needs on top (activations, temporaries).
     """
-    make_batch, step, _ = CASES[(model, framework)]()
-    step(make_batch())
+    _malloc_follows_live_memory()
+    make_batch, step, _ = CASES[(model, implementation)]()
+    batches = [make_batch() for _ in range(n_steps + 2)]
+    step(batches[0])
+    step(batches[1])
+    gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     base = _proc_status_mb("VmRSS")
-    for _ in range(n_steps):
-        step(make_batch())
-    return _proc_status_mb("VmHWM") - base
+    for batch in batches[2:]:
+        step(batch)
+    rss_mb = _proc_status_mb("VmHWM") - base
+    traced_mb = None
+    if implementation.startswith("minflow"):
+        tracemalloc.start()
+        step(batches[-1])
+        traced_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return {"rss_mb": rss_mb, "tracemalloc_mb": traced_mb}
 
 
-def peak_rss_mb(model, framework, n_steps):
-    """``memory_probe`` run in a fresh subprocess, so frameworks do not share a heap."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", model, framework, str(n_steps)]
+def peak_memory(model, implementation, n_steps):
+    """``memory_probe`` run in a fresh subprocess, so implementations share no heap."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", model, implementation, str(n_steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- the run --------------------------------------------------------------------------------
 
 
 def machine_description():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}"
+    torch = _torch()
+    if torch is not None:
+        text += f", PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
     try:
         import threadpoolctl
     except ImportError:
-        return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}"
-    info = threadpoolctl.threadpool_info()
-    blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in info)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__} [{blas}]"
+        return text
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '')} ({i.get('num_threads')} threads)"
+        for i in threadpoolctl.threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
+    return text + f"; BLAS: {', '.join(blas)}"
 
 
-def run(models, only, n_warmup, n_repeats, memory_steps):
+def load_average():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+def run(models, only, n_warmup, n_repeats, n_sample_repeats, memory_steps, sample_n=None):
     torch = _torch()
     results = {}
     for model in models:
-        frameworks = ["minflow"] + (["torch"] if torch is not None else [])
+        names = [i for i in IMPLEMENTATIONS[model] if i.startswith("minflow") or torch is not None]
         if only:
-            frameworks = [f for f in frameworks if f == only]
-        cases = {f: CASES[(model, f)]() for f in frameworks}
-        step_times, sample_times = interleaved(cases, n_warmup, n_repeats, SAMPLE_SIZES[model])
-        row = {}
-        for f in frameworks:
-            row[f"{f}_step_s"] = statistics.median(step_times[f])
-            row[f"{f}_sample_s"] = statistics.median(sample_times[f])
-            row[f"{f}_peak_mb"] = peak_rss_mb(model, f, memory_steps)
-        if "minflow" in frameworks and "torch" in frameworks:
-            pairs = [a / b for a, b in zip(step_times["minflow"], step_times["torch"])]
-            row["ratio_step"] = statistics.median(pairs)
-            pairs = [a / b for a, b in zip(sample_times["minflow"], sample_times["torch"])]
-            row["ratio_sample"] = statistics.median(pairs)
-            row["ratio_peak_mb"] = row["minflow_peak_mb"] / max(row["torch_peak_mb"], 1e-9)
+            names = [i for i in names if i.startswith(only)]
+        cases = {name: CASES[(model, name)]() for name in names}
+        repeats = n_repeats or DEFAULT_REPEATS[model]
+        n_points = sample_n or SAMPLE_SIZES[model]
+        step_times, sample_times = interleaved(cases, n_warmup, repeats, n_points, n_sample_repeats)
+        row = {"batch": BATCH[model], "sample_n": n_points, "repeats": repeats}
+        for name in names:
+            memory = peak_memory(model, name, memory_steps)
+            row[f"{name}_step_s"] = statistics.median(step_times[name])
+            row[f"{name}_sample_s"] = statistics.median(sample_times[name])
+            row[f"{name}_peak_mb"] = memory["rss_mb"]
+            if memory["tracemalloc_mb"] is not None:
+                row[f"{name}_peak_tracemalloc_mb"] = memory["tracemalloc_mb"]
+        if "torch" in names:
+            for name in names:
+                if name == "torch":
+                    continue
+                suffix = name[len("minflow") :]  # "" or "_invert"
+                pairs = [a / b for a, b in zip(step_times[name], step_times["torch"])]
+                row[f"ratio_step{suffix}"] = statistics.median(pairs)
+                pairs = [a / b for a, b in zip(sample_times[name], sample_times["torch"])]
+                row[f"ratio_sample{suffix}"] = statistics.median(pairs)
+                row[f"ratio_peak_mb{suffix}"] = row[f"{name}_peak_mb"] / max(row["torch_peak_mb"], 1e-9)
         results[model] = row
     return results
 
 
 def print_table(results):
-    print(f"{'model':<6} {'framework':<9} {'step ms':>9} {'sample ms':>10} {'peak MB':>8}")
+    """A Markdown table: one line per implementation, then the ratios."""
+    print("| model | implementation | step ms | sample ms | peak MB (RSS) | peak MB (tracemalloc) |")
+    print("|---|---|---:|---:|---:|---:|")
     for model, row in results.items():
-        for f in ("minflow", "torch"):
-            if f"{f}_step_s" in row:
-                print(f"{model:<6} {f:<9} {1e3 * row[f'{f}_step_s']:9.2f} {1e3 * row[f'{f}_sample_s']:10.2f} {row[f'{f}_peak_mb']:8.1f}")
-        if "ratio_step" in row:
-            print(f"{model:<6} {'ratio':<9} {row['ratio_step']:9.2f} {row['ratio_sample']:10.2f} {row['ratio_peak_mb']:8.2f}   (minflow / PyTorch)")
+        for name in IMPLEMENTATIONS[model]:
+            if f"{name}_step_s" not in row:
+                continue
+            traced = row.get(f"{name}_peak_tracemalloc_mb")
+            print(
+                f"| {model} | {name} | {1e3 * row[f'{name}_step_s']:.2f} | {1e3 * row[f'{name}_sample_s']:.1f} | "
+                f"{row[f'{name}_peak_mb']:.1f} | {'-' if traced is None else f'{traced:.1f}'} |"
+            )
+        for suffix in ("", "_invert"):
+            if f"ratio_step{suffix}" in row:
+                print(
+                    f"| {model} | ratio minflow{suffix} / torch | {row[f'ratio_step{suffix}']:.2f} | "
+                    f"{row[f'ratio_sample{suffix}']:.2f} | {row[f'ratio_peak_mb{suffix}']:.2f} | |"
+                )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODELS, help="one model (default: all)")
     parser.add_argument("--only", choices=("minflow", "torch"), help="time one framework alone")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (default 20)")
-    parser.add_argument("--repeats", type=int, default=200, help="timed steps per framework (default 200)")
-    parser.add_argument("--memory-steps", type=int, default=5, help="steps in the memory subprocess (default 5)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    parser.add_argument("--repeats", type=int, help="timed steps per implementation (default: r2, p2 200; d8 40)")
+    parser.add_argument("--sample-repeats", type=int, default=5, help="timed sampling calls (default 5)")
+    parser.add_argument("--sample-n", type=int, help="points per sampling call (default: 10^4; 10^3 images for d8)")
+    parser.add_argument("--memory-steps", type=int, default=3, help="steps in the memory subprocess (default 3)")
+    parser.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc's default malloc thresholds")
     parser.add_argument("--json", help="write the results as JSON here")
-    parser.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "FRAMEWORK", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "IMPL", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_probe:
-        model, framework, n_steps = args.memory_probe
-        print(memory_probe(model, framework, int(n_steps)))
+        model, implementation, n_steps = args.memory_probe
+        print(json.dumps(memory_probe(model, implementation, int(n_steps))))
         return None
+    tuned = False if args.no_malloc_tuning else keep_freed_memory()
     models = [args.model] if args.model else list(MODELS)
-    print(f"minflow {minflow.__version__} on {machine_description()}")
-    results = run(models, args.only, args.warmup, args.repeats, args.memory_steps)
+    machine = machine_description()
+    load_before = load_average()
+    print(f"minflow {minflow.__version__} on {machine}")
+    print(f"load average before: {load_before}; malloc tuning {'on' if tuned else 'off'}")
+    results = run(models, args.only, args.warmup, args.repeats, args.sample_repeats, args.memory_steps, args.sample_n)
+    load_after = load_average()
     print_table(results)
+    print(f"load average after: {load_after}")
     if args.json:
+        report = {
+            "machine": machine,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "malloc_tuning": tuned,
+            "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+            "results": results,
+        }
         with open(args.json, "w") as f:
-            json.dump({"machine": machine_description(), "results": results}, f, indent=2)
+            json.dump(report, f, indent=2)
     return results
 
 

@@ -1,0 +1,176 @@
+"""Tests for benchmarks/: the comparison scripts run and print their tables; the PyTorch models are the same models.
+
+No timing is asserted (timings depend on the machine and its load); these
+tests check that the scripts run end to end at tiny sizes, that their JSON
+has the documented keys, and, where PyTorch is installed (an optional
+dependency of the benchmarks only), that each PyTorch model computes the
+same log-density as minflow's with the same parameters.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+from helpers import randomize_params
+
+from minflow.data.energy import ENERGY_TARGETS, get_energy
+from minflow.zoo import realnvp_2d
+from minflow.zoo.d8 import d8
+from minflow.zoo.p2 import planar_2d
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+
+
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run(script, *args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+TINY = ["--repeats", "2", "--warmup", "1", "--sample-repeats", "1", "--sample-n", "20", "--memory-steps", "1"]
+
+
+def test_compare_runs_r2_and_prints_its_table(tmp_path):
+    path = tmp_path / "compare.json"
+    only = [] if _has_torch() else ["--only", "minflow"]
+    stdout = _run("compare.py", "--model", "r2", *TINY, *only, "--json", str(path))
+    assert "| model | implementation | step ms |" in stdout
+    report = json.loads(path.read_text())
+    row = report["results"]["r2"]
+    for f in ["minflow", "torch"] if _has_torch() else ["minflow"]:
+        assert row[f"{f}_step_s"] > 0 and row[f"{f}_sample_s"] > 0 and row[f"{f}_peak_mb"] >= 0
+        assert f"| r2 | {f} |" in stdout
+    assert row["minflow_peak_tracemalloc_mb"] > 0
+    if _has_torch():
+        assert row["ratio_step"] > 0 and row["ratio_sample"] > 0 and row["ratio_peak_mb"] >= 0
+        assert "| r2 | ratio minflow / torch |" in stdout
+    assert "machine" in report and "load_average_before" in report
+
+
+def test_compare_d8_measures_memory_by_inversion_beside_the_cached_path(tmp_path):
+    path = tmp_path / "d8.json"
+    stdout = _run("compare.py", "--model", "d8", "--only", "minflow", *TINY, "--json", str(path))
+    row = json.loads(path.read_text())["results"]["d8"]
+    assert "torch_step_s" not in row and "ratio_step" not in row
+    assert row["minflow_step_s"] > 0 and row["minflow_invert_step_s"] > 0
+    # a real difference, far above rounding: inversion keeps one layer's activations instead of all
+    assert row["minflow_invert_peak_tracemalloc_mb"] < 0.6 * row["minflow_peak_tracemalloc_mb"]
+    assert "| d8 | minflow_invert |" in stdout
+
+
+def test_compare_p2_cases_train_and_sample():
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import compare
+    finally:
+        sys.path.remove(BENCHMARKS)
+    for name in compare.IMPLEMENTATIONS["p2"] if _has_torch() else ["minflow"]:
+        make_batch, step, sample = compare.CASES[("p2", name)]()
+        step(make_batch())
+        assert tuple(sample(5).shape) == (5, 2)
+
+
+def test_quality_for_time_runs_and_prints_its_table(tmp_path):
+    if not _has_torch():
+        pytest.skip("PyTorch is not installed (pip install -r benchmarks/requirements.txt)")
+    path = tmp_path / "qft.json"
+    stdout = _run(
+        "quality_for_time.py",
+        "--model",
+        "r2",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--test-n",
+        "1000",
+        "--json",
+        str(path),
+    )
+    assert "| r2 |" in stdout
+    r2 = json.loads(path.read_text())["r2"]
+    assert r2["torch_steps"] == 20 and r2["torch_seconds"] > 0
+    assert numpy.isfinite(r2["target"]) and numpy.isfinite(r2["minflow_final"])
+
+
+def test_float64_check_reports_both_dtypes(tmp_path):
+    path = tmp_path / "f64.json"
+    stdout = _run("quality_for_time.py", "--float64-check", "--steps", "5", "--test-n", "1000", "--json", str(path))
+    assert "float32" in stdout and "float64" in stdout
+    r = json.loads(path.read_text())["r2_float32_vs_float64"]
+    # after 5 steps from the same seed and data the two precisions agree to float32 rounding
+    assert abs(r["gap_nats"]) < 1e-4
+    assert r["gap_nats"] == pytest.approx(r["float32"]["test_nll"] - r["float64"]["test_nll"])
+
+
+# -- the PyTorch models are the same models ---------------------------------------------------
+
+
+@pytest.fixture
+def torch_models():
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional dependency of the benchmarks")
+    sys.path.insert(0, BENCHMARKS)
+    import torch_models
+
+    torch.set_default_dtype(torch.float64)
+    yield torch, torch_models
+    torch.set_default_dtype(torch.float32)
+    sys.path.remove(BENCHMARKS)
+
+
+def test_torch_r2_has_the_same_log_prob(torch_models, rng):
+    torch, tm = torch_models
+    model = randomize_params(realnvp_2d(dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
+    twin = tm.load_minflow_params(tm.TorchR2(), model)
+    x = rng.standard_normal((7, 2))
+    assert sum(p.numel() for p in twin.parameters()) == model.num_params() == 35_344
+    numpy.testing.assert_allclose(twin.log_prob(torch.from_numpy(x)).detach().numpy(), model.log_prob(x), rtol=1e-12)
+
+
+def test_torch_d8_has_the_same_log_prob(torch_models, rng):
+    torch, tm = torch_models
+    model = randomize_params(d8(size=4, hidden=5, dtype=numpy.float64), numpy.random.default_rng(0), 0.2)
+    twin = tm.load_minflow_params(tm.TorchD8(size=4, hidden=5), model)
+    v = rng.uniform(0.05, 0.95, size=(3, 1, 4, 4))
+    log_q = model.log_prob(v)
+    numpy.testing.assert_allclose(twin.log_prob(torch.from_numpy(v)).detach().numpy(), log_q, rtol=1e-10)
+    assert sum(p.numel() for p in tm.TorchD8().parameters()) == 384_962
+
+
+def test_torch_p2_and_energies_are_the_same(torch_models, rng):
+    torch, tm = torch_models
+    model = planar_2d(32, dtype=numpy.float64, seed=3)
+    twin = tm.load_minflow_params(tm.TorchP2(32), model)
+    torch.manual_seed(0)
+    z = torch.randn(9, 2)  # the base draw TorchP2 makes after the same seed
+    torch.manual_seed(0)
+    x_torch, log_q_torch = twin.sample_with_log_prob(9)
+    x, logdet_inv = model.flow.inverse(z.numpy())
+    log_q = model.base.log_prob(z.numpy()) - logdet_inv
+    numpy.testing.assert_allclose(x_torch.detach().numpy(), x, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(log_q_torch.detach().numpy(), log_q, rtol=1e-12)
+    for name in ENERGY_TARGETS:
+        numpy.testing.assert_allclose(
+            tm.torch_energy(name)(torch.from_numpy(x)).numpy(), get_energy(name).energy(x), rtol=1e-12, atol=1e-12
+        )
