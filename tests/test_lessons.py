@@ -13,7 +13,7 @@ The kernel is the native ipykernel of the interpreter running pytest (see
 ``tools/build_lessons.py``), so no kernelspec has to be installed; a test
 checks that the kernel really runs this interpreter.
 
-Deselect with ``pytest -m "not lessons"`` (about a minute of work on 2 cores).
+Deselect with ``pytest -m "not lessons"`` (the nine lessons take a few minutes on 2 cores).
 """
 
 import importlib.util
