@@ -43,11 +43,15 @@ class ResidualBlock(Module):
         self.conv_b = self.add_child("conv_b", Conv2d(channels, channels, kernel_size, dtype=dtype, rng=rng))
 
     def forward(self, h):
-        return h + self.conv_b.forward(self.relu.forward(self.conv_a.forward(h)))  # (N, K, H, W)
+        y = self.conv_b.forward(self.relu.forward(self.conv_a.forward(h)))  # (N, K, H, W), a fresh array
+        y += h  # the skip, added in place (no third array)
+        return y
 
     def backward(self, dy):
-        # y = h + conv_b(relu(conv_a(h))): the skip passes dy on unchanged
-        return dy + self.conv_a.backward(self.relu.backward(self.conv_b.backward(dy)))
+        # y = h + conv_b(relu(conv_a(h)))
+        dh = self.conv_a.backward(self.relu.backward(self.conv_b.backward(dy)))  # a fresh array
+        dh += dy  # the skip passes dy on unchanged
+        return dh
 
 
 class ResNet(Module):
