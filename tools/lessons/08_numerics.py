@@ -277,9 +277,10 @@ CELLS = [
 
     **Gradient checks.** A central difference has truncation error $O(h^2)$ and
     rounding error about $\epsilon_{\text{mach}}|L|/h$. The total is smallest near
-    $h \approx \epsilon_{\text{mach}}^{1/3}$: about $5\cdot10^{-3}$ in float32 (with a best
-    relative error near $10^{-4}$, too coarse to catch a small bug) and $6\cdot10^{-6}$ in
-    float64 (error near $10^{-10}$). Hence minflow's checks: float64, $h = 10^{-5}$, tolerance $10^{-6}$.
+    $h \approx \epsilon_{\text{mach}}^{1/3}$, where the error is of order $\epsilon_{\text{mach}}^{2/3}$:
+    $h \approx 5\cdot10^{-3}$ and an error near $10^{-5}$ in float32 (too coarse to tell a small bug
+    from rounding), $h \approx 6\cdot10^{-6}$ and an error near $10^{-11}$ in float64. Hence
+    minflow's checks: float64, $h = 10^{-5}$, tolerance $10^{-6}$.
     """),
     code(r"""
     hs = np.logspace(-9, -1, 17)
