@@ -63,7 +63,9 @@ class Linear(Module):
     def forward(self, x):
         W, b = self._own_params["W"], self._own_params["b"]
         self._save_cache("forward", x)
-        return x @ W + b  # (N, K)
+        y = x @ W  # (N, K)
+        y += b  # in place: no second (N, K) array
+        return y
 
     def backward(self, dy):
         x = self._take_cache("forward", "backward")  # (N, D)
