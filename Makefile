@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.minflow-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test fast-test lint figures clean-venv
+.PHONY: demo test test-gpu fast-test lint figures clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-gpu: $(STAMP)
+	MINFLOW_BACKEND=cupy $(PY) -m pytest -q
 
 fast-test: $(STAMP)
 	$(PY) -m pytest -q -m "not lessons"

@@ -5,6 +5,10 @@ with the reason, where CuPy is not installed or no GPU is reachable. Test
 data is drawn on the host from the seeded generator ``rng`` and moved to the
 backend with ``backend.to_device(x, xp)``.
 
+Under ``MINFLOW_BACKEND=cupy`` (``make test-gpu``) the default backend is CuPy
+for the whole run; where CuPy cannot run, every test is skipped with the
+reason instead of erroring on the first parameter created.
+
 The shared layer checks live in ``tests/helpers.py``.
 """
 
@@ -29,6 +33,28 @@ def _cupy_or_skip_reason():
     except Exception as err:  # noqa: BLE001 (no driver, broken CUDA install: any error means skip)
         return None, f"CuPy is installed but cannot reach a GPU ({err})"
     return cupy, None
+
+
+_NO_CUPY_REASON = None  # set when MINFLOW_BACKEND=cupy is asked for but CuPy cannot run here
+
+
+def pytest_configure(config):
+    """Under MINFLOW_BACKEND=cupy without a usable CuPy: note why, and collect on NumPy (every test is skipped)."""
+    global _NO_CUPY_REASON
+    if os.environ.get("MINFLOW_BACKEND", "numpy").lower() != "cupy":
+        return
+    cupy, reason = _cupy_or_skip_reason()
+    if cupy is None:
+        _NO_CUPY_REASON = f"MINFLOW_BACKEND=cupy but {reason}; unset it to test on NumPy"
+        os.environ["MINFLOW_BACKEND"] = "numpy"  # test modules that build models at import still collect
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip every test, saying why, where MINFLOW_BACKEND=cupy was asked for and CuPy cannot run."""
+    if _NO_CUPY_REASON is not None:
+        skip = pytest.mark.skip(reason=_NO_CUPY_REASON)
+        for item in items:
+            item.add_marker(skip)
 
 
 @pytest.fixture(params=["numpy", "cupy"])
