@@ -21,23 +21,23 @@ import os
 import numpy
 
 __all__ = [
-    "DEFAULT_DTYPE",
     "CHECK_DTYPE",
+    "DEFAULT_DTYPE",
     "get_array_module",
     "get_backend",
-    "set_backend",
-    "to_numpy",
-    "to_device",
-    "make_rng",
-    "rng_module",
-    "uniform",
-    "normal",
-    "zeros",
     "is_cupy_array",
-    "logsumexp",
-    "softplus",
     "log_sigmoid",
+    "logsumexp",
+    "make_rng",
+    "normal",
+    "rng_module",
+    "set_backend",
     "sigmoid",
+    "softplus",
+    "to_device",
+    "to_numpy",
+    "uniform",
+    "zeros",
 ]
 
 DEFAULT_DTYPE = numpy.float32
@@ -67,8 +67,7 @@ def _import_cupy():
         ) from err
     if n_devices == 0:
         raise RuntimeError(
-            "CuPy is installed but no NVIDIA GPU was found. "
-            "Use the NumPy backend: MINFLOW_BACKEND=numpy."
+            "CuPy is installed but no NVIDIA GPU was found. Use the NumPy backend: MINFLOW_BACKEND=numpy."
         )
     return cupy
 
@@ -76,8 +75,7 @@ def _import_cupy():
 def _module_for(name):
     if name not in _BACKENDS:
         raise ValueError(
-            f"Unknown backend {name!r}; expected one of {_BACKENDS}. "
-            "Set MINFLOW_BACKEND=numpy or MINFLOW_BACKEND=cupy."
+            f"Unknown backend {name!r}; expected one of {_BACKENDS}. Set MINFLOW_BACKEND=numpy or MINFLOW_BACKEND=cupy."
         )
     return numpy if name == "numpy" else _import_cupy()
 

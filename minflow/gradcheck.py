@@ -28,16 +28,16 @@ import math
 from .backend import get_array_module, to_numpy
 
 __all__ = [
-    "relative_error",
-    "numerical_gradient",
-    "check_gradients",
-    "check_module_gradients",
-    "brute_force_logdet",
-    "check_logdet",
-    "check_roundtrip",
-    "taylor_test",
-    "gradcheck",
     "CheckReport",
+    "brute_force_logdet",
+    "check_gradients",
+    "check_logdet",
+    "check_module_gradients",
+    "check_roundtrip",
+    "gradcheck",
+    "numerical_gradient",
+    "relative_error",
+    "taylor_test",
 ]
 
 DEFAULT_H = 1e-5
@@ -198,7 +198,7 @@ def check_gradients(
         upstream = xp.asarray(rng.standard_normal(out.shape))
         dlogdet = xp.asarray(rng.standard_normal(logdet.shape))
 
-        def loss():
+        def loss(run=run, inp=inp, upstream=upstream, dlogdet=dlogdet):  # defaults bind this direction's values
             o, ld = run(inp)
             return float(xp.sum(upstream * o) + xp.sum(dlogdet * ld))
 
@@ -284,8 +284,7 @@ def brute_force_logdet(fn, x, h=DEFAULT_H):
         minus = out_of((flat - step).reshape(x.shape)).reshape(n, -1)
         if plus.shape[1] != d:
             raise ValueError(
-                f"brute_force_logdet needs a map from D to D dimensions; got D={d} in, "
-                f"{plus.shape[1]} out."
+                f"brute_force_logdet needs a map from D to D dimensions; got D={d} in, {plus.shape[1]} out."
             )
         jac[:, :, j] = (plus - minus) / (2 * h)  # column j: d out / d x_j
     _, logabsdet = xp.linalg.slogdet(jac)
@@ -361,7 +360,10 @@ def taylor_test(layer, x, direction="forward", epsilons=(1e-2, 5e-3, 2.5e-3, 1.2
         change = loss(x + eps * v) - base
         r0.append(abs(change))
         r1.append(abs(change - eps * slope))
-    lines = [f"Taylor test of {type(layer).__name__}.{direction}", f"{'eps':>9}  {'r0 ~ O(eps)':>12}  {'r1 ~ O(eps^2)':>14}"]
+    lines = [
+        f"Taylor test of {type(layer).__name__}.{direction}",
+        f"{'eps':>9}  {'r0 ~ O(eps)':>12}  {'r1 ~ O(eps^2)':>14}",
+    ]
     for eps, a, b in zip(epsilons, r0, r1):
         lines.append(f"{eps:9.2e}  {a:12.4e}  {b:14.4e}")
 
@@ -377,7 +379,9 @@ def taylor_test(layer, x, direction="forward", epsilons=(1e-2, 5e-3, 2.5e-3, 1.2
     return table, order0, order1
 
 
-def gradcheck(layer, x, z=None, directions=("forward", "inverse"), h=DEFAULT_H, tol=DEFAULT_TOL, max_entries=None, verbose=True):
+def gradcheck(
+    layer, x, z=None, directions=("forward", "inverse"), h=DEFAULT_H, tol=DEFAULT_TOL, max_entries=None, verbose=True
+):
     """Run every check on a bijection and print one table of errors.
 
     Gradients (input and every parameter, each direction), log-det against

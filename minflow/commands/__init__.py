@@ -5,7 +5,17 @@ import json
 import os
 import tempfile
 
-__all__ = ["positive_int", "positive_float", "write_json"]
+__all__ = [
+    "add_command_parser",
+    "add_training_args",
+    "fit_toy",
+    "markdown_grid",
+    "positive_float",
+    "positive_int",
+    "pyplot",
+    "save_pyplot_figure",
+    "write_json",
+]
 
 
 def positive_int(text):
@@ -30,12 +40,90 @@ def positive_float(text):
     return value
 
 
+def add_command_parser(subparsers, name, help, doc):
+    """The subparser ``name``; its description is the first paragraph of the command module's ``doc``."""
+    return subparsers.add_parser(name, help=help, description=doc.split("\n\n")[0])
+
+
+def add_training_args(parser, seed_help):
+    """--steps, --batch-size, --lr, --seed: the R2 recipe's options, read by ``fit_toy``."""
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=5000,
+        metavar="N",
+        help="training steps (default: %(default)s, the R2 recipe)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=512,
+        metavar="N",
+        help="fresh samples per step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=positive_float, default=1e-3, metavar="LR", help="Adam learning rate (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"{seed_help} (default: %(default)s)")
+
+
+def fit_toy(model, toy, args, desc):
+    """Train ``model`` on fresh samples of ``toy`` with ``args.steps``, ``batch_size``, ``lr``, ``seed``.
+
+    Returns ``fit_samples``' history; the progress bar shows ``desc`` unless ``args.no_progress``.
+    """
+    from ..train import fit_samples
+
+    return fit_samples(
+        model,
+        toy.sample,
+        args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.no_progress,
+        desc=desc,
+    )
+
+
+def markdown_grid(corner, columns, rows):
+    """A Markdown table: the header ``corner | columns...``, then ``label | cells...`` for each (label, cells) of rows."""
+    lines = ["| " + " | ".join([corner, *columns]) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += ["| " + " | ".join([label, *cells]) + " |" for label, cells in rows]
+    return "\n".join(lines)
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_pyplot_figure(fig, path, dpi=110):
+    """Lay out ``fig``, save it at ``path`` (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def write_json(path, data):
-    """Write ``data`` as JSON atomically (temporary file, then rename)."""
+    """Write ``data`` as JSON atomically (temporary file, then rename).
+
+    The file gets the usual mode of a new file (0666 less the umask, e.g.
+    0644), not the 0600 of ``mkstemp``.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -44,3 +132,10 @@ def write_json(path, data):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -23,7 +23,16 @@ import os
 import time
 
 from ..data.toy2d import get_toy
-from . import positive_float, positive_int, write_json
+from . import (
+    add_command_parser,
+    fit_toy,
+    markdown_grid,
+    positive_float,
+    positive_int,
+    pyplot,
+    save_pyplot_figure,
+    write_json,
+)
 
 __all__ = ["DENSITIES", "MODELS", "add_parser", "build_model", "run", "with_batch_norm"]
 
@@ -60,10 +69,11 @@ def build_model(name, seed=0):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
+    p = add_command_parser(
+        subparsers,
         "compare2d",
         help="R2 vs Glow steps vs R2 with batch norm on the 2D toy densities: test NLL - H, one figure",
-        description=__doc__.split("\n\n")[0],
+        doc=__doc__,
     )
     p.add_argument("--steps", type=positive_int, default=5000, help="training steps per model (default: %(default)s)")
     p.add_argument(
@@ -86,17 +96,14 @@ def add_parser(subparsers):
 def markdown_table(runs, densities, models):
     """Rows densities, columns models: test NLL - H in nats."""
     gap = {(r["density"], r["model"]): r["gap"] for r in runs}
-    lines = ["| density | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    for d in densities:
-        cells = [f"{gap[(d, m)]:.3f}" if (d, m) in gap else "" for m in models]
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [(d, [f"{gap[(d, m)]:.3f}" if (d, m) in gap else "" for m in models]) for d in densities]
+    return markdown_grid("density", models, rows)
 
 
 def run(args):
     from .. import viz
     from ..flows.batch_norm import set_training
-    from ..train import TrainingDiverged, fit_samples
+    from ..train import TrainingDiverged
     from .demo import TEST_SEED, evaluate_nll
 
     start = time.perf_counter()
@@ -116,16 +123,7 @@ def run(args):
         for name in args.models:
             model = build_model(name, args.seed)
             try:
-                history = fit_samples(
-                    model,
-                    toy.sample,
-                    args.steps,
-                    batch_size=args.batch_size,
-                    lr=args.lr,
-                    seed=args.seed,
-                    progress=not args.no_progress,
-                    desc=f"{name} on {density}",
-                )
+                history = fit_toy(model, toy, args, desc=f"{name} on {density}")
             except TrainingDiverged as err:
                 print(f"{density} {name}: diverged: {err}", flush=True)
                 runs.append({"density": density, "model": name, "diverged": str(err), "gap": float("nan")})
@@ -164,11 +162,9 @@ def run(args):
 
 
 def _save_figure(path, densities, models, panels, gaps):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy
+
+    plt = pyplot()
 
     columns = ["truth", *models]
     fig, axes = plt.subplots(
@@ -192,10 +188,7 @@ def _save_figure(path, densities, models, panels, gaps):
             )
             title = f"{density}: p(x)" if column == "truth" else f"{column}\nNLL - H {gaps[(density, column)]:.3f}"
             ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_pyplot_figure(fig, path)
 
 
 def _box(box):

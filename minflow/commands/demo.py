@@ -22,7 +22,7 @@ import numpy
 from ..backend import make_rng, to_numpy
 from ..checkpoint import save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
-from . import positive_float, positive_int, write_json
+from . import add_training_args, fit_toy, positive_int, write_json
 
 __all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
 
@@ -47,30 +47,7 @@ def add_parser(subparsers):
         default="moons",
         help="toy density (default: %(default)s); pinwheel and spirals are sample-only: no entropy, no gap",
     )
-    parser.add_argument(
-        "--steps",
-        type=positive_int,
-        default=5000,
-        metavar="N",
-        help="training steps (default: %(default)s, the R2 recipe)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=512,
-        metavar="N",
-        help="fresh samples per step (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--lr", type=positive_float, default=1e-3, metavar="LR", help="Adam learning rate (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="seed of the initial weights and the training stream (default: %(default)s)",
-    )
+    add_training_args(parser, seed_help="seed of the initial weights and the training stream")
     parser.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
@@ -107,7 +84,6 @@ def evaluate_nll(model, toy, n, seed=TEST_SEED):
 
 def run(args):
     from .. import viz
-    from ..train import fit_samples
     from ..zoo import realnvp_2d
 
     toy = get_toy(args.dataset)
@@ -116,16 +92,7 @@ def run(args):
         f"R2 (RealNVP, 8 affine couplings, {model.num_params():,} parameters) on {toy.name}: "
         f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}"
     )
-    history = fit_samples(
-        model,
-        toy.sample,
-        args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        progress=not args.no_progress,
-        desc=f"R2 on {toy.name}",
-    )
+    history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
     seconds = history["seconds"]
     nll = evaluate_nll(model, toy, args.test_samples)
     entropy = toy.entropy

@@ -18,7 +18,7 @@ from ..backend import DEFAULT_DTYPE
 from ..data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from ..zoo.p2 import P2_RECIPE, fit_reverse_kl, planar_2d, radial_2d
 from ..zoo.r2 import realnvp_2d
-from . import positive_float, positive_int, write_json
+from . import add_command_parser, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
 
 __all__ = ["FLOWS", "add_parser", "build_model", "density_on_grid", "draw_density", "run", "train_on_energy"]
 
@@ -102,10 +102,11 @@ def draw_density(ax, density, title, box=PLOT_BOX):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
+    p = add_command_parser(
+        subparsers,
         "energy",
         help="fit a flow to an energy target U1..U4 by reverse KL",
-        description=__doc__.split("\n\n")[0],
+        doc=__doc__,
     )
     p.add_argument("--target", choices=ENERGY_TARGETS, default="U1", help="energy target (default U1)")
     p.add_argument("--flow", choices=FLOWS, default="planar", help="planar, radial or realnvp (R2) (default planar)")
@@ -156,12 +157,7 @@ def run(args):
 
 
 def _save_figure(path, target, model, label, kl, cells):
-    import os
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     energy = get_energy(target)
     true, _ = density_on_grid(energy.log_prob, cells)
@@ -169,7 +165,4 @@ def _save_figure(path, target, model, label, kl, cells):
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
     draw_density(axes[0], true, f"{target}: exp(-U) / Z")
     draw_density(axes[1], fitted, f"{label}, KL {kl:.3f}")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_pyplot_figure(fig, path, dpi=120)

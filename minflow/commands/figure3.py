@@ -13,12 +13,11 @@ table give the mean, min and max KL over seeds. The JSON is rewritten after
 each run, so a long job can be watched (and its finished runs kept).
 """
 
-import os
 import statistics
 import time
 
 from ..data.energy import ENERGY_TARGETS, get_energy
-from . import positive_int, write_json
+from . import add_command_parser, markdown_grid, positive_int, pyplot, save_pyplot_figure, write_json
 from .energy import PLOT_CELLS, density_on_grid, draw_density, model_log_prob, train_on_energy
 
 __all__ = ["COLUMNS", "add_parser", "run"]
@@ -34,10 +33,11 @@ COLUMNS = (
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
+    p = add_command_parser(
+        subparsers,
         "figure3",
         help="reproduce Rezende & Mohamed (2015) Figure 3: U1..U4 x {planar 2, 8, 32; radial 32; R2}",
-        description=__doc__.split("\n\n")[0],
+        doc=__doc__,
     )
     p.add_argument("--steps", type=positive_int, default=10_000, help="training steps per model (default 10000)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; panels show the first (default 0)")
@@ -80,7 +80,7 @@ def summarize(runs):
 def markdown_table(summary, targets):
     """The README table: one row per target, one column per model, 'mean (min-max)' over seeds."""
     cell = {(s["target"], s["flow"], s["layers"]): s for s in summary}
-    lines = ["| target | " + " | ".join(label for _, _, label in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    rows = []
     for target in targets:
         row = []
         for flow, layers, _ in COLUMNS:
@@ -91,8 +91,8 @@ def markdown_table(summary, targets):
                 row.append(f"{s['kl_mean']:.3f}")
             else:
                 row.append(f"{s['kl_mean']:.3f} ({s['kl_min']:.3f}-{s['kl_max']:.3f})")
-        lines.append(f"| {target} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append((target, row))
+    return markdown_grid("target", [label for _, _, label in COLUMNS], rows)
 
 
 def run(args):
@@ -129,10 +129,7 @@ def run(args):
 
 
 def _save_figure(path, targets, panels, kls):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n_cols = 1 + len(COLUMNS)
     fig, axes = plt.subplots(len(targets), n_cols, figsize=(2.0 * n_cols, 2.3 * len(targets)), squeeze=False)
@@ -140,7 +137,4 @@ def _save_figure(path, targets, panels, kls):
         draw_density(axes[i, 0], panels[(target, "true")], f"{target}: exp(-U)/Z")
         for j, (flow, layers, label) in enumerate(COLUMNS, start=1):
             draw_density(axes[i, j], panels[(target, flow, layers)], f"{label}\nKL {kls[(target, flow, layers)]:.3f}")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_pyplot_figure(fig, path)

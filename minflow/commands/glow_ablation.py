@@ -26,7 +26,7 @@ import time
 
 import numpy
 
-from . import positive_float, positive_int, write_json
+from . import add_command_parser, markdown_grid, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
 
 __all__ = ["MIXING_LABELS", "add_parser", "run", "train_variant"]
 
@@ -35,10 +35,11 @@ N_INIT = 512  # training images for ActNorm's data-dependent initialisation
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
+    p = add_command_parser(
+        subparsers,
         "glow-ablation",
         help="Glow's ablation on the 8x8 digits: reverse / shuffle / 1x1 conv x additive / affine couplings",
-        description=__doc__.split("\n\n")[0],
+        doc=__doc__,
     )
     p.add_argument("--epochs", type=positive_int, default=20, help="epochs per variant (default: %(default)s)")
     p.add_argument(
@@ -159,7 +160,7 @@ def train_variant(args, mixing, coupling, on_epoch=None):
 def markdown_table(runs, mixings, couplings):
     """Rows the mixings, columns the couplings: 'final (best at epoch e)' test bpd."""
     cell = {(r["mixing"], r["coupling"]): r for r in runs}
-    lines = ["| mixing | " + " | ".join(f"{c} coupling" for c in couplings) + " |", "|---" * (len(couplings) + 1) + "|"]
+    rows = []
     for m in mixings:
         row = []
         for c in couplings:
@@ -168,8 +169,8 @@ def markdown_table(runs, mixings, couplings):
                 row.append("diverged" if r is not None else "")
             else:
                 row.append(f"{r['final_test_bpd']:.3f} (best {r['best_test_bpd']:.3f}, epoch {r['best_epoch']})")
-        lines.append(f"| {MIXING_LABELS[m]} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append((MIXING_LABELS[m], row))
+    return markdown_grid("mixing", [f"{c} coupling" for c in couplings], rows)
 
 
 def run(args):
@@ -204,10 +205,7 @@ def run(args):
 
 
 def _save_figure(path, runs, couplings):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(couplings), figsize=(5.0 * len(couplings), 3.8), squeeze=False, sharey=True)
     for ax, coupling in zip(axes[0], couplings):
@@ -220,7 +218,4 @@ def _save_figure(path, runs, couplings):
         ax.legend()
     axes[0, 0].set_ylabel("test bits per dimension")
     fig.suptitle("Glow ablation on the 8x8 digits (lower is better)")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_pyplot_figure(fig, path)

@@ -17,7 +17,7 @@ import os
 from ..backend import make_rng
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
-from . import positive_float, positive_int
+from . import add_training_args, fit_toy, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -36,30 +36,7 @@ def add_parser(subparsers):
         "--dataset", choices=list(TOY_DENSITIES), default="moons", help="toy density (default: %(default)s)"
     )
     parser.add_argument("--out", metavar="PATH", help="GIF to write (default: figures/warp_<dataset>.gif)")
-    parser.add_argument(
-        "--steps",
-        type=positive_int,
-        default=5000,
-        metavar="N",
-        help="training steps (default: %(default)s, the R2 recipe)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=512,
-        metavar="N",
-        help="fresh samples per step (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--lr", type=positive_float, default=1e-3, metavar="LR", help="Adam learning rate (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="seed of the weights, the training stream and the drawn points (default: %(default)s)",
-    )
+    add_training_args(parser, seed_help="seed of the weights, the training stream and the drawn points")
     parser.add_argument(
         "--frames",
         type=positive_int,
@@ -112,7 +89,6 @@ def _load_trained(model, path, dataset):
 
 def run(args):
     from .. import viz
-    from ..train import fit_samples
     from ..zoo import realnvp_2d
 
     toy = get_toy(args.dataset)
@@ -125,16 +101,7 @@ def run(args):
         print(
             f"R2 on {toy.name}: training {args.steps:,} steps (batch {args.batch_size}, lr {args.lr:g}, seed {args.seed})"
         )
-        history = fit_samples(
-            model,
-            toy.sample,
-            args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            progress=not args.no_progress,
-            desc=f"R2 on {toy.name}",
-        )
+        history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
         print(f"  trained in {history['seconds']:.1f} s, last batch NLL {history['loss'][-1]:.3f} nats")
         if args.checkpoint:
             save_checkpoint(args.checkpoint, model, extra={"dataset": toy.name, "steps": args.steps, "seed": args.seed})

@@ -39,7 +39,17 @@ class AffineCoupling(Coupling):
         Dinh et al. (2016), "Density estimation using Real NVP", section 3.
     """
 
-    def __init__(self, dim, mask, hidden=(64, 64), learnable_scale=False, activation="relu", dtype=DEFAULT_DTYPE, rng=None, init="uniform"):
+    def __init__(
+        self,
+        dim,
+        mask,
+        hidden=(64, 64),
+        learnable_scale=False,
+        activation="relu",
+        dtype=DEFAULT_DTYPE,
+        rng=None,
+        init="uniform",
+    ):
         super().__init__(dim, mask, hidden, 2, activation, dtype, rng, init)
         self.learnable_scale = learnable_scale
         if learnable_scale:

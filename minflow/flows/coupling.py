@@ -39,7 +39,17 @@ class Coupling(Bijection):
         (a clear error, never a silently wrong gradient).
     """
 
-    def __init__(self, dim, mask, hidden=(64, 64), out_per_dim=2, activation="relu", dtype=DEFAULT_DTYPE, rng=None, init="uniform"):
+    def __init__(
+        self,
+        dim,
+        mask,
+        hidden=(64, 64),
+        out_per_dim=2,
+        activation="relu",
+        dtype=DEFAULT_DTYPE,
+        rng=None,
+        init="uniform",
+    ):
         super().__init__()
         mask = check_mask(mask, dim)
         rng = rng if rng is not None else make_rng(0)
@@ -48,7 +58,9 @@ class Coupling(Bijection):
         self.da, self.db = int(mask.sum()), int((~mask).sum())
         self.out_per_dim = out_per_dim
         sizes = (self.da, *hidden, out_per_dim * self.db)
-        self.net = self.add_child("net", MLP(sizes, activation=activation, init=init, last_init="zeros", dtype=dtype, rng=rng))
+        self.net = self.add_child(
+            "net", MLP(sizes, activation=activation, init=init, last_init="zeros", dtype=dtype, rng=rng)
+        )
         xp = get_array_module(self.net.params["linear0.W"])
         self.idx_a = to_device(mask.nonzero()[0], xp)  # copied coordinates, (Da,)
         self.idx_b = to_device((~mask).nonzero()[0], xp)  # transformed ones, (Db,)

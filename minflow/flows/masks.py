@@ -11,7 +11,7 @@ moved to the array backend by the layer that uses them.
 
 import numpy
 
-__all__ = ["half_mask", "parity_mask", "check_mask"]
+__all__ = ["check_mask", "half_mask", "parity_mask"]
 
 
 def half_mask(dim, first=True):

@@ -11,4 +11,4 @@ from .mlp import MLP
 from .module import Module
 from .resnet import ResidualBlock, ResNet
 
-__all__ = ["Module", "Linear", "ReLU", "LeakyReLU", "Tanh", "MLP", "Conv2d", "ResidualBlock", "ResNet"]
+__all__ = ["MLP", "Conv2d", "LeakyReLU", "Linear", "Module", "ReLU", "ResNet", "ResidualBlock", "Tanh"]

@@ -13,7 +13,7 @@ so the cache costs no memory of its own, and y > 0 exactly where x > 0.
 from ..backend import get_array_module
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "Tanh"]
+__all__ = ["LeakyReLU", "ReLU", "Tanh"]
 
 
 class ReLU(Module):

@@ -9,7 +9,7 @@ import math
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, rng_module, uniform, zeros
 from .module import Module
 
-__all__ = ["Linear", "INITS"]
+__all__ = ["INITS", "Linear"]
 
 INITS = ("uniform", "normal", "xavier", "zeros")
 

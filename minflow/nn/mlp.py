@@ -1,6 +1,8 @@
 """MLP: Linear layers with an activation between them (a coupling's conditioner).
 
     h_0 = x,  h_{i+1} = act(h_i W_i + b_i)  for hidden layers,  y = h_L W_L + b_L
+
+with L = len(sizes) - 2 the index of the last Linear layer (no activation after it).
 """
 
 from ..backend import DEFAULT_DTYPE, make_rng
@@ -8,7 +10,7 @@ from .activations import LeakyReLU, ReLU, Tanh
 from .linear import Linear
 from .module import Module
 
-__all__ = ["MLP", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "MLP"]
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh}
 

@@ -5,4 +5,4 @@ from .glow import glow_2d, glow_digits
 from .p2 import fit_reverse_kl, planar_2d, radial_2d
 from .r2 import realnvp_2d
 
-__all__ = ["realnvp_2d", "d8", "evaluate_bpd", "glow_digits", "glow_2d", "planar_2d", "radial_2d", "fit_reverse_kl"]
+__all__ = ["d8", "evaluate_bpd", "fit_reverse_kl", "glow_2d", "glow_digits", "planar_2d", "radial_2d", "realnvp_2d"]
