@@ -218,8 +218,8 @@ CELLS = [
     Hence the rule of thumb: a GPU pays off for large batches and wide layers (the
     convolutions of D8), not for R2 at batch 512. Where your GPU's curve crosses this
     one is a measurement to make on your machine: `benchmarks/compare.py` (R2, P2 and D8
-    steps, minflow against PyTorch) and `benchmarks/d8_step.py` run with
-    `MINFLOW_BACKEND=cupy` as well. We report no GPU numbers because we have not measured any.
+    steps, minflow against PyTorch) and `benchmarks/gpu.py` (CuPy, PyTorch CUDA and the CPU side by side) run with
+    a GPU. We report no GPU numbers because we have not measured any.
 
     ## Check yourself
     """),
