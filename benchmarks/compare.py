@@ -20,13 +20,20 @@ For each model and implementation it reports:
   neighbour slows all alike; the ratio minflow / PyTorch is the median of
   the per-pair ratios;
 - the same for sampling 10^4 points (r2, p2) or 10^3 images (d8);
-- peak memory of a training step: the growth of the resident set (RSS,
-  VmHWM of /proc/self/status) over a few training steps of a warm model,
-  measured in a fresh subprocess per implementation with glibc told to map
-  every block of 4 KB or more on its own and to give freed memory back at
-  once (``mallopt``), so that the resident set follows the live arrays of
-  either framework. minflow's peak is also given by ``tracemalloc`` (NumPy
-  reports its arrays to it; PyTorch does not).
+- peak memory of a training step, measured in a fresh subprocess per
+  implementation over a few steps of a warm model, above the state between
+  steps (parameters, gradients and optimizer state excluded), two ways:
+  *allocated*: the peak of the bytes the framework's own arrays hold, as its
+  allocator counts them: ``tracemalloc`` for minflow (NumPy reports every
+  array buffer to it), the memory events of ``torch.profiler`` for PyTorch
+  (every tensor allocation and release of its CPU allocator);
+  *RSS*: the growth of the resident set (VmHWM of /proc/self/status), with
+  glibc told to map every block of 4 KB or more on its own and to give freed
+  memory back at once (``mallopt``). RSS also sees the libraries' own
+  buffers, but at the scale of D8 (12 MB) it is not a count of live arrays:
+  pages are reused and touched lazily, so it can read below the bytes the
+  framework holds (see benchmarks/RESULTS.md). The ratio uses the allocated
+  bytes.
 
 Timing runs with the default threads of both libraries, and with glibc's
 malloc told to keep freed memory (``commands.digits.keep_freed_memory``, what
@@ -244,8 +251,29 @@ def _malloc_follows_live_memory():
         raise RuntimeError("mallopt failed: the memory probe needs Linux with glibc")
 
 
+def _allocated_peak_mb(implementation, step, batch):
+    """Peak growth (MB) of the bytes held by the framework's arrays during one step (see the module docstring)."""
+    if implementation.startswith("minflow"):
+        tracemalloc.start()
+        step(batch)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step(batch)
+    # one event per allocation (+ bytes) and release (- bytes), in time order
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    held = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        held += event.nbytes()
+        peak = max(peak, held)
+    return peak / 2**20
+
+
 def memory_probe(model, implementation, n_steps):
-    """Peak RSS growth (MB) over n_steps training steps of a warm model; and tracemalloc's peak for minflow.
+    """Peak RSS growth (MB) over n_steps training steps of a warm model, and the allocated peak of one more step.
 
     The kernel's high-water mark is reset (``/proc/self/clear_refs``) after
     the model is built and two steps have run, so imports, parameters,
@@ -254,23 +282,17 @@ def memory_probe(model, implementation, n_steps):
     """
     _malloc_follows_live_memory()
     make_batch, step, _ = CASES[(model, implementation)]()
-    batches = [make_batch() for _ in range(n_steps + 2)]
+    batches = [make_batch() for _ in range(n_steps + 3)]
     step(batches[0])
     step(batches[1])
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     base = _proc_status_mb("VmRSS")
-    for batch in batches[2:]:
+    for batch in batches[2:-1]:
         step(batch)
     rss_mb = _proc_status_mb("VmHWM") - base
-    traced_mb = None
-    if implementation.startswith("minflow"):
-        tracemalloc.start()
-        step(batches[-1])
-        traced_mb = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    return {"rss_mb": rss_mb, "tracemalloc_mb": traced_mb}
+    return {"rss_mb": rss_mb, "allocated_mb": _allocated_peak_mb(implementation, step, batches[-1])}
 
 
 def peak_memory(model, implementation, n_steps):
@@ -329,9 +351,8 @@ def run(models, only, n_warmup, n_repeats, n_sample_repeats, memory_steps, sampl
             memory = peak_memory(model, name, memory_steps)
             row[f"{name}_step_s"] = statistics.median(step_times[name])
             row[f"{name}_sample_s"] = statistics.median(sample_times[name])
-            row[f"{name}_peak_mb"] = memory["rss_mb"]
-            if memory["tracemalloc_mb"] is not None:
-                row[f"{name}_peak_tracemalloc_mb"] = memory["tracemalloc_mb"]
+            row[f"{name}_peak_mb"] = memory["allocated_mb"]
+            row[f"{name}_peak_rss_mb"] = memory["rss_mb"]
         if "torch" in names:
             for name in names:
                 if name == "torch":
@@ -342,28 +363,29 @@ def run(models, only, n_warmup, n_repeats, n_sample_repeats, memory_steps, sampl
                 pairs = [a / b for a, b in zip(sample_times[name], sample_times["torch"])]
                 row[f"ratio_sample{suffix}"] = statistics.median(pairs)
                 row[f"ratio_peak_mb{suffix}"] = row[f"{name}_peak_mb"] / max(row["torch_peak_mb"], 1e-9)
+                row[f"ratio_peak_rss_mb{suffix}"] = row[f"{name}_peak_rss_mb"] / max(row["torch_peak_rss_mb"], 1e-9)
         results[model] = row
     return results
 
 
 def print_table(results):
     """A Markdown table: one line per implementation, then the ratios."""
-    print("| model | implementation | step ms | sample ms | peak MB (RSS) | peak MB (tracemalloc) |")
+    print("| model | implementation | step ms | sample ms | peak MB (allocated) | peak MB (RSS) |")
     print("|---|---|---:|---:|---:|---:|")
     for model, row in results.items():
         for name in IMPLEMENTATIONS[model]:
             if f"{name}_step_s" not in row:
                 continue
-            traced = row.get(f"{name}_peak_tracemalloc_mb")
             print(
                 f"| {model} | {name} | {1e3 * row[f'{name}_step_s']:.2f} | {1e3 * row[f'{name}_sample_s']:.1f} | "
-                f"{row[f'{name}_peak_mb']:.1f} | {'-' if traced is None else f'{traced:.1f}'} |"
+                f"{row[f'{name}_peak_mb']:.2f} | {row[f'{name}_peak_rss_mb']:.2f} |"
             )
         for suffix in ("", "_invert"):
             if f"ratio_step{suffix}" in row:
                 print(
                     f"| {model} | ratio minflow{suffix} / torch | {row[f'ratio_step{suffix}']:.2f} | "
-                    f"{row[f'ratio_sample{suffix}']:.2f} | {row[f'ratio_peak_mb{suffix}']:.2f} | |"
+                    f"{row[f'ratio_sample{suffix}']:.2f} | {row[f'ratio_peak_mb{suffix}']:.3f} | "
+                    f"{row[f'ratio_peak_rss_mb{suffix}']:.3f} |"
                 )
 
 

@@ -19,11 +19,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minflow.backend import make_rng  # noqa: E402
-from minflow.commands.demo import TEST_SEED  # noqa: E402
-from minflow.data.toy2d import TOY_DENSITIES, get_toy  # noqa: E402
-from minflow.train import fit_samples  # noqa: E402
-from minflow.zoo import realnvp_2d  # noqa: E402
+from minflow.backend import make_rng
+from minflow.commands.demo import TEST_SEED
+from minflow.data.toy2d import TOY_DENSITIES, get_toy
+from minflow.train import fit_samples
+from minflow.zoo import realnvp_2d
 
 
 def minflow_gap(toy, seed, steps, test):

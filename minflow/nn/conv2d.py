@@ -14,27 +14,34 @@ channels-last padded copy of x (see ``im2col``):
     cols[(n, i, j), (di, dj, c)] = xpad[n, c, i + di, j + dj]      (N*H*W, K*K*C)
     y_rows = cols @ W2^T + b,  W2[o, (di, dj, c)] = W[o, c, di, dj]    (N*H*W, O)
 
-Backward, with dy_rows the (N*H*W, O) rows of dy:
+Backward. A stride-1 same-padded convolution has as its adjoint the same
+operation with the kernel flipped in space and its in/out channels swapped,
+Wf[c, o, di, dj] = W[o, c, K-1-di, K-1-dj]. So with dcols = im2col(dy), the
+receptive fields of dy, and Wf2[(di, dj, o), c] = Wf[c, o, di, dj]:
 
-    dW2 = dy_rows^T @ cols                      (O, K*K*C), one matrix product
-    db  = sum over rows of dy_rows              (O,)
-    dx  = conv(dy, Wf), Wf[c, o, di, dj] = W[o, c, K-1-di, K-1-dj]
+    dx_rows = dcols @ Wf2                       (N*H*W, C)
+    dWf2    = dcols^T @ x_rows                  (K*K*O, C), then flipped back into dW
+    db      = sum over rows of dy_rows          (O,)
 
-The last line is the adjoint of a stride-1 same-padded convolution: the same
-operation on dy with the kernel flipped in space and its in/out channels
-swapped, so it reuses im2col and one more matrix product (no col2im scatter).
+The second line follows from the first: sum(dy * y) = sum(x * dx) for every
+x, dy (that is what "adjoint" means), and x * (dcols @ Wf2) is linear in Wf2,
+so the gradient of the loss with respect to Wf2 is dcols^T @ x_rows. One
+gather of dy's receptive fields thus serves both products, and x, as cached,
+needs no second im2col.
 
 Speed: three matrix products per training step (y, dW, dx) in float32 carry
-almost all the arithmetic; the gathers are one strided copy each, and no
-array is transposed between convolutions (see "Memory layout" below). On
-N = 64, C = O = 32, 8x8 this runs within about 1.5x of PyTorch's oneDNN
-convolution (``benchmarks/compare.py``).
+almost all the arithmetic; the gathers are one strided copy each (one in the
+forward pass, one in the backward), and no array is transposed between
+convolutions (see "Memory layout" below). On N = 64, C = O = 32, 8x8 this
+runs within about 1.5x of PyTorch's oneDNN convolution
+(``benchmarks/compare.py``).
 
-Memory: ``cols`` is K*K = 9 times the size of x, so it is gathered a batch
-slice at a time (``gather_rows`` output pixels, default 512) and each
-slice's matrix products write into the full outputs: the temporary stays
-at most 512 * K*K*C numbers (0.6 MB for C = 32) whatever the batch, while
-each product still has 512 rows (slices of 1024 or more ran no faster).
+Memory: ``cols`` holds K*K numbers per number of the array it is gathered
+from. So it is gathered 1/K^2 of the batch at a time (at least one image;
+``images_per_slice`` overrides this) and each slice's matrix products write
+into the full outputs: the temporary is then no larger than the array it
+comes from (x in the forward pass, dy in the backward), whatever the batch
+or the image size.
 """
 
 import math
@@ -42,10 +49,9 @@ import math
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, uniform, zeros
 from .module import Module
 
-__all__ = ["CONV_INITS", "GATHER_ROWS", "Conv2d", "im2col"]
+__all__ = ["CONV_INITS", "Conv2d", "im2col"]
 
 CONV_INITS = ("uniform", "zeros")
-GATHER_ROWS = 512  # output pixels whose receptive fields are gathered at once (bounds the im2col temporary)
 
 
 def im2col(x, kernel_size):
@@ -75,6 +81,12 @@ def im2col(x, kernel_size):
     return windows.reshape(n * h * w, k * k * c)  # the one copy
 
 
+def channels_last_rows(x):
+    """(N, C, H, W) -> (N*H*W, C) rows, one per pixel; no copy if x has channels-last memory."""
+    n, c, h, w = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+
+
 class Conv2d(Module):
     """2-D convolution with stride 1 and "same" zero padding, via im2col and one matrix product.
 
@@ -99,10 +111,11 @@ class Conv2d(Module):
         dy_rows read contiguous memory; a reshape elsewhere copies as needed.
 
     Caches:
-        forward keeps x (N, C, H, W); backward rebuilds ``cols`` from it for
-        dW = dy_rows^T cols. Keeping ``cols`` instead would hold K*K = 9 times
-        more memory per layer until the backward, to save one cheap gather.
-        ``cols`` itself exists one batch slice at a time (``gather_rows``).
+        forward keeps x (N, C, H, W), which dW needs. Keeping ``cols``
+        instead would hold K*K = 9 times more memory per layer until the
+        backward; the backward gathers only dy's receptive fields.
+        ``images_per_slice`` (None: 1/K^2 of the batch) sets how many
+        images' receptive fields are gathered at once.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
@@ -123,7 +136,7 @@ class Conv2d(Module):
             w = zeros((o, c, k, k), dtype, get_backend())
             b = zeros((o,), dtype, get_backend())
         self.in_channels, self.out_channels, self.kernel_size = c, o, k
-        self.gather_rows = GATHER_ROWS
+        self.images_per_slice = None
         self.add_param("W", w)
         self.add_param("b", b)
 
@@ -134,9 +147,9 @@ class Conv2d(Module):
                 "Images are (batch, channels, height, width); add a channel axis with x[:, None] if needed."
             )
 
-    def _batch_slices(self, n, pixels):
-        """Slices of the batch whose im2col has about ``gather_rows`` rows (at least one image each)."""
-        step = max(1, self.gather_rows // pixels)
+    def _batch_slices(self, n):
+        """Slices of the batch whose receptive fields are gathered at once: 1/K^2 of it, at least one image."""
+        step = self.images_per_slice or max(1, n // self.kernel_size**2)
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
     def forward(self, x):
@@ -147,7 +160,7 @@ class Conv2d(Module):
         o, k = self.out_channels, self.kernel_size
         w_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
         y_rows = xp.empty((n * h * w, o), dtype=x.dtype)  # (N*H*W, O)
-        for images in self._batch_slices(n, h * w):
+        for images in self._batch_slices(n):
             rows = slice(images.start * h * w, images.stop * h * w)
             # y_rows = cols @ w_rows^T, one batch slice of cols at a time
             xp.matmul(im2col(x[images], k), w_rows.T, out=y_rows[rows])
@@ -161,17 +174,16 @@ class Conv2d(Module):
         n, o, h, w = dy.shape
         W = self._own_params["W"]
         c, k = self.in_channels, self.kernel_size
-        # y = y_rows seen as (N, O, H, W)
-        dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * h * w, o)  # (N*H*W, O), no copy if dy is channels-last
-        # cols = im2col(x): its adjoint is a convolution of dy with the flipped, transposed kernel
-        w_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C), rows (di, dj, o)
-        dw_rows = xp.zeros((o, k * k * c), dtype=dy.dtype)  # (O, K*K*C)
+        # Wf2[(di, dj, o), c] = W[o, c, K-1-di, K-1-dj]: the flipped, transposed kernel as a matrix
+        w_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C)
+        # dW[o, c, di, dj] = dWf2[(K-1-di, K-1-dj, o), c]: dWf2 is added into this flipped view of dW
+        dw_flipped = self._own_grads["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1)  # (K, K, O, C), a view
         dx_rows = xp.empty((n * h * w, c), dtype=dy.dtype)  # (N*H*W, C)
-        for images in self._batch_slices(n, h * w):
+        for images in self._batch_slices(n):
             rows = slice(images.start * h * w, images.stop * h * w)
-            # y_rows = cols @ w_rows^T + b: dW2 = dy_rows^T @ cols, cols rebuilt from x as in forward
-            dw_rows += dy_rows[rows].T @ im2col(x[images], k)
-            xp.matmul(im2col(dy[images], k), w_flipped, out=dx_rows[rows])
-        self._own_grads["W"] += dw_rows.reshape(o, k, k, c).transpose(0, 3, 1, 2)  # (O, C, K, K)
-        self._own_grads["b"] += dy_rows.sum(axis=0)  # (O,)
+            dcols = im2col(dy[images], k)  # (rows, K*K*O), the receptive fields of dy
+            xp.matmul(dcols, w_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)
+            dw_flipped += (dcols.T @ channels_last_rows(x[images])).reshape(k, k, o, c)  # dWf2 = dcols^T x_rows
+            del dcols  # freed before the next slice is gathered, so only one slice exists at a time
+        self._own_grads["b"] += channels_last_rows(dy).sum(axis=0)  # (O,)
         return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory

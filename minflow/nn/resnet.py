@@ -32,7 +32,7 @@ class ResidualBlock(Module):
         h: (N, K, H, W) -> same.
 
     Caches:
-        none of its own; each convolution keeps its im2col, the ReLU its mask.
+        none of its own; each convolution keeps its input, the ReLU its output (the same array as conv_b's input).
     """
 
     def __init__(self, channels, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
@@ -71,7 +71,7 @@ class ResNet(Module):
         x: (N, C, H, W) -> y: (N, O, H, W).
 
     Caches:
-        none of its own; each convolution keeps its im2col, each ReLU its mask.
+        none of its own; each convolution keeps its input, each ReLU its output (shared with the next convolution).
 
     Reference:
         Dinh et al. (2016), "Density estimation using Real NVP", section 4.1.

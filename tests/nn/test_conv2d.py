@@ -104,24 +104,34 @@ def test_conv2d_backward_without_forward_is_an_error():
 
 
 def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
-    # gather_rows smaller than one image's pixels and not dividing the batch: every slice path runs
+    # slices that do not divide the batch: every slice path runs, and the result is that of one slice
     x = rng.standard_normal((5, 3, 4, 6))
     dy = rng.standard_normal((5, 4, 4, 6))
     whole, sliced = make_conv(3, 4, 3)(numpy.float64), make_conv(3, 4, 3)(numpy.float64)
-    whole.gather_rows, sliced.gather_rows = 10_000, 50  # one slice of 5 images; slices of 2, 2, 1
-    assert len(sliced._batch_slices(5, 24)) == 3
+    whole.images_per_slice, sliced.images_per_slice = 5, 2  # one slice of 5 images; slices of 2, 2, 1
+    assert [s.stop - s.start for s in sliced._batch_slices(5)] == [2, 2, 1]
     numpy.testing.assert_allclose(sliced.forward(x), whole.forward(x), rtol=1e-13, atol=1e-13)
     numpy.testing.assert_allclose(sliced.backward(dy), whole.backward(dy), rtol=1e-13, atol=1e-13)
     for name in ("W", "b"):
         numpy.testing.assert_allclose(sliced.grads[name], whole.grads[name], rtol=1e-12, atol=1e-12)
-    sliced.gather_rows = 1  # still one whole image per slice
-    assert len(sliced._batch_slices(5, 24)) == 5
+
+
+def test_conv2d_slices_gather_at_most_the_input_size():
+    # by default 1/K^2 of the batch at a time (at least one image), so a slice's K*K*C-wide im2col
+    # holds no more numbers than the array it is gathered from
+    conv3, conv5 = Conv2d(2, 2, 3), Conv2d(2, 2, 5)
+    assert [s.stop - s.start for s in conv3._batch_slices(64)] == [7] * 9 + [1]
+    assert [s.stop - s.start for s in conv5._batch_slices(64)] == [2] * 32
+    assert [s.stop - s.start for s in conv3._batch_slices(5)] == [1] * 5
+    for conv, n in ((conv3, 64), (conv5, 64), (conv3, 9), (conv3, 1000)):
+        largest = max(s.stop - s.start for s in conv._batch_slices(n))
+        assert largest * conv.kernel_size**2 <= max(n, conv.kernel_size**2)
 
 
 def test_conv2d_gradcheck_in_batch_slices(rng):
     def make(dtype):
         conv = make_conv(3, 4, 3)(dtype)
-        conv.gather_rows = 16  # one 4x4 image per slice
+        conv.images_per_slice = 1
         return conv
 
     assert_block_passes_all_checks(make, rng.standard_normal((3, 3, 4, 4)))
