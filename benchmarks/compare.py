@@ -280,8 +280,8 @@ def memory_probe(model, implementation, n_steps):
     gradients, optimizer state and one-off allocations are excluded: what
     remains is what a training step needs on top (activations, temporaries).
     """
-    _malloc_follows_live_memory()
     make_batch, step, _ = CASES[(model, implementation)]()
+    _malloc_follows_live_memory()  # again after the case is built: importing torch changes glibc's thresholds
     batches = [make_batch() for _ in range(n_steps + 3)]
     step(batches[0])
     step(batches[1])
@@ -298,7 +298,9 @@ def memory_probe(model, implementation, n_steps):
 def peak_memory(model, implementation, n_steps):
     """``memory_probe`` run in a fresh subprocess, so implementations share no heap."""
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", model, implementation, str(n_steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # glibc reads these before the first allocation, so no import leaves resident free blocks to reuse
+    env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4096:glibc.malloc.trim_threshold=0")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

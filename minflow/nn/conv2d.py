@@ -37,11 +37,14 @@ runs within about 1.5x of PyTorch's oneDNN convolution
 (``benchmarks/compare.py``).
 
 Memory: ``cols`` holds K*K numbers per number of the array it is gathered
-from. So it is gathered 1/K^2 of the batch at a time (at least one image;
-``images_per_slice`` overrides this) and each slice's matrix products write
-into the full outputs: the temporary is then no larger than the array it
-comes from (x in the forward pass, dy in the backward), whatever the batch
-or the image size.
+from. So by default it is gathered 1/K^2 of the batch at a time (at least
+one image) and each slice's matrix products write into the full outputs: the
+temporary is then no larger than the array it comes from (x in the forward
+pass, dy in the backward), whatever the batch or the image size. Larger
+slices mean fewer, larger matrix products, which run faster (most of all
+with several BLAS threads): a layer that runs while little else is held in
+memory can set ``gather_fraction`` higher (``minflow.zoo.d8`` does so for
+its first scales).
 """
 
 import math
@@ -114,8 +117,8 @@ class Conv2d(Module):
         forward keeps x (N, C, H, W), which dW needs. Keeping ``cols``
         instead would hold K*K = 9 times more memory per layer until the
         backward; the backward gathers only dy's receptive fields.
-        ``images_per_slice`` (None: 1/K^2 of the batch) sets how many
-        images' receptive fields are gathered at once.
+        ``gather_fraction`` (None: 1/K^2) is the fraction of the batch
+        whose receptive fields are gathered at once.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
@@ -136,7 +139,7 @@ class Conv2d(Module):
             w = zeros((o, c, k, k), dtype, get_backend())
             b = zeros((o,), dtype, get_backend())
         self.in_channels, self.out_channels, self.kernel_size = c, o, k
-        self.images_per_slice = None
+        self.gather_fraction = None
         self.add_param("W", w)
         self.add_param("b", b)
 
@@ -148,8 +151,11 @@ class Conv2d(Module):
             )
 
     def _batch_slices(self, n):
-        """Slices of the batch whose receptive fields are gathered at once: 1/K^2 of it, at least one image."""
-        step = self.images_per_slice or max(1, n // self.kernel_size**2)
+        """Slices of the batch whose receptive fields are gathered at once (at least one image each)."""
+        fraction = self.gather_fraction if self.gather_fraction is not None else 1 / self.kernel_size**2
+        if not 0 < fraction <= 1:
+            raise ValueError(f"Conv2d gather_fraction must be in (0, 1] (None: 1/K^2); got {fraction!r}.")
+        step = max(1, int(n * fraction + 1e-9))  # + 1e-9: 64 * (1/4) is 16 images, not 15.999...
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
     def forward(self, x):

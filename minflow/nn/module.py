@@ -41,6 +41,12 @@ class Module:
         self._children[name] = module
         return module
 
+    def modules(self):
+        """This module, then every descendant, depth first (to find or configure layers of one kind)."""
+        yield self
+        for child in self._children.values():
+            yield from child.modules()
+
     # -- the two dicts an optimizer sees --------------------------------------
 
     @property

@@ -108,7 +108,7 @@ def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
     x = rng.standard_normal((5, 3, 4, 6))
     dy = rng.standard_normal((5, 4, 4, 6))
     whole, sliced = make_conv(3, 4, 3)(numpy.float64), make_conv(3, 4, 3)(numpy.float64)
-    whole.images_per_slice, sliced.images_per_slice = 5, 2  # one slice of 5 images; slices of 2, 2, 1
+    whole.gather_fraction, sliced.gather_fraction = 1.0, 0.4  # one slice of 5 images; slices of 2, 2, 1
     assert [s.stop - s.start for s in sliced._batch_slices(5)] == [2, 2, 1]
     numpy.testing.assert_allclose(sliced.forward(x), whole.forward(x), rtol=1e-13, atol=1e-13)
     numpy.testing.assert_allclose(sliced.backward(dy), whole.backward(dy), rtol=1e-13, atol=1e-13)
@@ -126,12 +126,22 @@ def test_conv2d_slices_gather_at_most_the_input_size():
     for conv, n in ((conv3, 64), (conv5, 64), (conv3, 9), (conv3, 1000)):
         largest = max(s.stop - s.start for s in conv._batch_slices(n))
         assert largest * conv.kernel_size**2 <= max(n, conv.kernel_size**2)
+    conv3.gather_fraction = 0.25
+    assert [s.stop - s.start for s in conv3._batch_slices(64)] == [16] * 4
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_conv2d_rejects_a_gather_fraction_outside_0_1(fraction):
+    conv = Conv2d(1, 1)
+    conv.gather_fraction = fraction
+    with pytest.raises(ValueError, match=r"gather_fraction must be in \(0, 1\]"):
+        conv.forward(numpy.zeros((2, 1, 4, 4), numpy.float32))
 
 
 def test_conv2d_gradcheck_in_batch_slices(rng):
     def make(dtype):
         conv = make_conv(3, 4, 3)(dtype)
-        conv.images_per_slice = 1
+        conv.gather_fraction = 0.01  # one image per slice
         return conv
 
     assert_block_passes_all_checks(make, rng.standard_normal((3, 3, 4, 4)))

@@ -15,6 +15,7 @@ from minflow.flows.image_masks import channel_mask, checkerboard_mask
 from minflow.flows.preprocessing import Logit, dequantize
 from minflow.flows.squeeze import Squeeze
 from minflow.gradcheck import brute_force_logdet, check_gradients
+from minflow.nn.conv2d import Conv2d
 from minflow.zoo.d8 import D8_PARAMETERS, d8, evaluate_bpd
 
 
@@ -38,6 +39,16 @@ def test_d8_layers_follow_the_conventions():
         assert isinstance(layer, ImageAffineCoupling)
         numpy.testing.assert_array_equal(layer.mask, checkerboard_mask(4, 4, parity))
     assert len(split.inner) == 4
+
+
+def test_d8_convolutions_gather_a_quarter_of_the_batch_before_the_last_scale():
+    # the last scale runs at the step's memory peak and keeps Conv2d's lean default (1/K^2 of the batch)
+    flow = d8().flow
+    convs = [[m for m in layer.modules() if isinstance(m, Conv2d)] for layer in flow.layers]
+    assert [len(c) for c in convs] == [0, 6, 6, 6, 0, 6, 6, 6, 24]  # 6 per conditioner, 4 conditioners inside
+    assert all(c.gather_fraction == 0.25 for layer in convs[:-1] for c in layer)
+    assert all(c.gather_fraction is None for c in convs[-1])
+    assert [s.stop - s.start for s in convs[-1][0]._batch_slices(64)] == [7] * 9 + [1]
 
 
 def test_d8_maps_images_to_one_latent_of_the_same_size():
