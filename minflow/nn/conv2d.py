@@ -23,11 +23,12 @@ receptive fields of dy, and Wf2[(di, dj, o), c] = Wf[c, o, di, dj]:
     dWf2    = dcols^T @ x_rows                  (K*K*O, C), then flipped back into dW
     db      = sum over rows of dy_rows          (O,)
 
-The second line follows from the first: sum(dy * y) = sum(x * dx) for every
-x, dy (that is what "adjoint" means), and x * (dcols @ Wf2) is linear in Wf2,
-so the gradient of the loss with respect to Wf2 is dcols^T @ x_rows. One
-gather of dy's receptive fields thus serves both products, and x, as cached,
-needs no second im2col.
+The second line follows from the first. The weights reach the loss only
+through sum(dy * y), with dy held fixed and y linear in W; by the adjoint
+identity that sum equals sum(x * dx) = sum over r, c of
+x_rows[r, c] * (dcols @ Wf2)[r, c] (bias aside), which is linear in Wf2 with
+gradient dcols^T @ x_rows. One gather of dy's receptive fields thus serves
+both products, and x, as cached, needs no im2col of its own.
 
 Speed: three matrix products per training step (y, dW, dx) in float32 carry
 almost all the arithmetic; the gathers are one strided copy each (one in the
