@@ -104,16 +104,34 @@ def _digit_batches(batch, to_framework=lambda a: a):
     return make_batch
 
 
-def minflow_r2():
-    model = realnvp_2d(seed=0)
-    optimizer = Adam(model.params, model.grads, lr=1e-3)
+def _minflow_nll_step(model, optimizer):
+    """One maximum-likelihood training step of a minflow model: forward, backward, update."""
 
     def step(x):
         model.zero_grads()
         model.nll_and_backward(x)
         optimizer.step()
 
-    return _gaussians8_batches(BATCH["r2"]), step, lambda n: model.sample(n, make_rng(2))
+    return step
+
+
+def _torch_nll_step(model, optimizer):
+    """The same step in PyTorch."""
+
+    def step(x):
+        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
+        loss = -model.log_prob(x).mean()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def minflow_r2():
+    model = realnvp_2d(seed=0)
+    optimizer = Adam(model.params, model.grads, lr=1e-3)
+
+    return _gaussians8_batches(BATCH["r2"]), _minflow_nll_step(model, optimizer), lambda n: model.sample(n, make_rng(2))
 
 
 def torch_r2():
@@ -124,13 +142,7 @@ def torch_r2():
     model = TorchR2()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def step(x):
-        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
-        loss = -model.log_prob(x).mean()
-        loss.backward()
-        optimizer.step()
-
-    return _gaussians8_batches(BATCH["r2"], torch.from_numpy), step, model.sample
+    return _gaussians8_batches(BATCH["r2"], torch.from_numpy), _torch_nll_step(model, optimizer), model.sample
 
 
 def minflow_p2():
@@ -169,12 +181,7 @@ def minflow_d8(recompute=None):
     model = d8(seed=0).set_recompute(recompute)
     optimizer = Adam(model.params, model.grads, lr=1e-3, weight_decay=5e-5)
 
-    def step(v):
-        model.zero_grads()
-        model.nll_and_backward(v)
-        optimizer.step()
-
-    return _digit_batches(BATCH["d8"]), step, lambda n: model.sample(n, make_rng(2))
+    return _digit_batches(BATCH["d8"]), _minflow_nll_step(model, optimizer), lambda n: model.sample(n, make_rng(2))
 
 
 def torch_d8():
@@ -185,13 +192,7 @@ def torch_d8():
     model = TorchD8()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-5)
 
-    def step(v):
-        optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
-        loss = -model.log_prob(v).mean()
-        loss.backward()
-        optimizer.step()
-
-    return _digit_batches(BATCH["d8"], torch.from_numpy), step, model.sample
+    return _digit_batches(BATCH["d8"], torch.from_numpy), _torch_nll_step(model, optimizer), model.sample
 
 
 CASES = {

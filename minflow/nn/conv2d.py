@@ -21,7 +21,7 @@ receptive fields of dy, and Wf2[(di, dj, o), c] = Wf[c, o, di, dj]:
 
     dx_rows = dcols @ Wf2                       (N*H*W, C)
     dWf2    = dcols^T @ x_rows                  (K*K*O, C), then flipped back into dW
-    db      = sum over rows of dy_rows          (O,)
+    db      = sum of dy over images and pixels  (O,)
 
 The second line follows from the first. The weights reach the loss only
 through sum(dy * y), with dy held fixed and y linear in W; by the adjoint
@@ -156,7 +156,7 @@ class Conv2d(Module):
         fraction = self.gather_fraction if self.gather_fraction is not None else 1 / self.kernel_size**2
         if not 0 < fraction <= 1:
             raise ValueError(f"Conv2d gather_fraction must be in (0, 1] (None: 1/K^2); got {fraction!r}.")
-        step = max(1, int(n * fraction + 1e-9))  # + 1e-9: 64 * (1/4) is 16 images, not 15.999...
+        step = max(1, int(n * fraction + 1e-9))  # + 1e-9: 100 * 0.29 is 28.999999999999996 in floats
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
     def forward(self, x):
@@ -192,5 +192,5 @@ class Conv2d(Module):
             xp.matmul(dcols, w_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)
             dw_flipped += (dcols.T @ channels_last_rows(x[images])).reshape(k, k, o, c)  # dWf2 = dcols^T x_rows
             del dcols  # freed before the next slice is gathered, so only one slice exists at a time
-        self._own_grads["b"] += channels_last_rows(dy).sum(axis=0)  # (O,)
+        self._own_grads["b"] += dy.sum(axis=(0, 2, 3))  # (O,): y = ... + b[o] at every pixel of every image
         return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory
