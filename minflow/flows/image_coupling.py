@@ -46,13 +46,14 @@ class ImageAffineCoupling(Bijection):
         channel (N, Ca, H, W) -> (N, 2Cb, H, W); logdet: (N,).
 
     Caches:
-        each direction keeps x_b and tanh(s_raw): its backward needs them
-        (dz_b/ds = x_b exp(s), ds/ds_raw = scale (1 - tanh^2)), and
-        recomputing them would cost a conditioner pass. exp(s) is recomputed
-        from tanh(s_raw) instead of cached (one exp per transformed number:
-        a third less coupling memory for a negligible cost). The conditioner keeps the caches
-        of its last pass only, so running one direction drops the other
-        direction's cache (its backward is then a clear error).
+        each direction keeps x_b (N, Cb, H, W) and tanh(s_raw) (N, Cb, H, W):
+        its backward needs them (dz_b/ds = x_b exp(s), ds/ds_raw =
+        scale (1 - tanh^2)), and recomputing them would cost a conditioner
+        pass. exp(s) is recomputed from tanh(s_raw) instead of cached: one
+        exp per transformed number buys a third less coupling memory, which
+        counts at the activation peak of an image model. The conditioner
+        keeps the caches of its last pass only, so running one direction
+        drops the other direction's cache (its backward is then a clear error).
 
     Reference:
         Dinh et al. (2016), "Density estimation using Real NVP", sections 3.3-3.4.

@@ -111,15 +111,18 @@ class Conv2d(Module):
         y and dx come back as (N, C, H, W)-shaped views of channels-last
         memory, the layout the matrix products produce, with no transposing
         copy. Elementwise operations keep that layout (NumPy's default
-        order "K"), so the next convolution's im2col and the previous one's
-        dy_rows read contiguous memory; a reshape elsewhere copies as needed.
+        order "K"), so the next convolution's im2col and the gathers of dy
+        in the backward read contiguous memory; a reshape elsewhere copies
+        as needed.
 
     Caches:
         forward keeps x (N, C, H, W), which dW needs. Keeping ``cols``
         instead would hold K*K = 9 times more memory per layer until the
         backward; the backward gathers only dy's receptive fields.
-        ``gather_fraction`` (None: 1/K^2) is the fraction of the batch
-        whose receptive fields are gathered at once.
+
+    Attributes:
+        gather_fraction: the fraction of the batch whose receptive fields
+            are gathered at once; None (default) means 1/K^2.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
