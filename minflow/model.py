@@ -225,22 +225,24 @@ class FlowModel(Module):
         return -(log_prob - correction) / (d * math.log(2))
 
     def set_recompute(self, recompute):
-        """Memory by inversion for every Flow inside this model: None or "invert".
+        """Memory by inversion for every Flow inside this model: None or "invert"; returns self.
 
         See ``flows.flow.Flow``: with "invert", the backward pass rebuilds each
-        layer's input by its inverse instead of keeping all activations.
+        layer's input from its output instead of keeping all activations, in
+        both directions (maximum likelihood and reverse KL). Raises a
+        ValueError naming the first layer that cannot rebuild its input, and
+        why, before any Flow is changed.
         """
+        from .flows.base import check_recompute
         from .flows.flow import Flow
 
-        def visit(module):
+        if recompute not in Flow.RECOMPUTE:
+            raise ValueError(f"recompute must be one of {Flow.RECOMPUTE}; got {recompute!r}.")
+        if recompute is not None:
+            check_recompute(self, f"FlowModel.set_recompute({recompute!r})")
+        for module in self.modules():
             if isinstance(module, Flow):
-                if recompute not in Flow.RECOMPUTE:
-                    raise ValueError(f"recompute must be one of {Flow.RECOMPUTE}; got {recompute!r}.")
                 module.recompute = recompute
-            for child in module._children.values():
-                visit(child)
-
-        visit(self)
         return self
 
     # -- helpers -------------------------------------------------------------

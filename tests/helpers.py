@@ -15,11 +15,20 @@ dtype-and-shape check, and move it to the backend ``xp``.
 
 import numpy
 
-from minflow.backend import get_array_module, to_device, to_numpy
-from minflow.flows import Flow, Inverse
+from minflow.backend import get_array_module, make_rng, to_device, to_numpy
+from minflow.flows import Flow, Inverse, RecomputeError
 from minflow.gradcheck import check_module_gradients, gradcheck
+from minflow.nn.module import Module
 
-__all__ = ["assert_block_passes_all_checks", "assert_layer_passes_all_checks", "randomize_params"]
+__all__ = [
+    "QuadraticEnergy",
+    "assert_backward_keeps_state",
+    "assert_block_passes_all_checks",
+    "assert_layer_passes_all_checks",
+    "assert_recompute_matches_cached",
+    "randomize_params",
+    "state_snapshot",
+]
 
 TOL = 1e-6  # norm-wise relative error of gradients; absolute error of log-dets
 ROUNDTRIP_TOL = 1e-10  # float64 round trips
@@ -132,3 +141,149 @@ def assert_block_passes_all_checks(factory, x, xp=numpy, tol=TOL):
     assert dx.shape == x32.shape
     assert all(g.dtype == numpy.float32 for g in block32.grads.values())
     return report
+
+
+# -- memory by inversion and side effects of a backward pass ---------------------------------
+
+RECOMPUTE_RTOL = 1e-10  # float64: recompute="invert" against the cached path, norm-wise per array
+RECOMPUTE_FLOOR = 1e-14  # relative to the largest array of the same step, for arrays that are 0 but for rounding
+
+
+class QuadraticEnergy:
+    """U(x) = 0.5 sum_i w_i (x_i - c_i)^2 over any event shape: a reverse-KL target for any model."""
+
+    def __init__(self, event_shape, seed=0):
+        rng = numpy.random.default_rng(seed)
+        self.c = rng.standard_normal(event_shape)
+        self.w = rng.uniform(0.5, 2.0, event_shape)
+
+    def energy(self, x):
+        return 0.5 * (self.w * (x - self.c) ** 2).reshape(x.shape[0], -1).sum(axis=1)  # (N,)
+
+    def grad(self, x):
+        return self.w * (x - self.c)  # (N, *event_shape)
+
+
+def _training_records(model, direction, x, energy, steps, lr):
+    """(group, name, array): the loss and every gradient of ``steps`` training steps (small gradient
+    steps between them), then one pass and backward of the flow with fixed random upstream gradients
+    (its input gradient too), then every parameter and buffer."""
+    records = []
+    for step in range(steps):
+        model.zero_grads()
+        if direction == "forward":
+            loss = model.nll_and_backward(x)
+        else:
+            loss = model.reverse_kl_and_backward(energy, x.shape[0], make_rng(100 + step))
+        records.append((f"step {step}", "loss", numpy.asarray(loss)))
+        records += [(f"step {step}", f"grad {k}", g.copy()) for k, g in model.grads.items()]
+        largest = max([1.0] + [_max_abs(g) for g in model.grads.values()])
+        for k, p in model.params.items():
+            p -= (lr / largest) * model.grads[k]  # a small step, whatever the gradients' scale
+    flow = model.flow
+    rng = numpy.random.default_rng(7)
+    model.zero_grads()
+    if direction == "forward":
+        out, logdet = flow.forward(x)
+        d_in = flow.backward(rng.standard_normal(out.shape), rng.standard_normal(logdet.shape))
+    else:
+        z = model.base.sample(x.shape[0], make_rng(99), x.dtype)
+        out, logdet = flow.inverse(z)
+        d_in = flow.inverse_backward(rng.standard_normal(out.shape), rng.standard_normal(logdet.shape))
+    records += [("pass", "output", out), ("pass", "logdet", logdet), ("pass", "input gradient", d_in)]
+    records += [("pass", f"grad {k}", g.copy()) for k, g in model.grads.items()]
+    records += [("after", f"param {k}", p.copy()) for k, p in model.params.items()]
+    records += [("after", f"buffer {k}", numpy.asarray(b).copy()) for k, b in model.buffers().items()]
+    return records
+
+
+def assert_recompute_matches_cached(
+    build, direction, x, energy=None, steps=2, lr=0.01, rtol=RECOMPUTE_RTOL, allow_refusal=False
+):
+    """``recompute="invert"`` gives the cached path's losses, gradients, input gradient, parameters
+    and buffers, to ``rtol`` relative (norm-wise per array), over a few training steps.
+
+    Args:
+        build: ``build()`` -> a fresh float64 FlowModel; two calls build the same model.
+        direction: "forward" (maximum likelihood, ``nll_and_backward``, then
+            ``flow.backward``) or "inverse" (reverse KL, ``reverse_kl_and_backward``
+            on ``energy``, then ``flow.inverse_backward``).
+        x: the data batch (forward), or a batch of the data's shape whose size is the sample count (inverse).
+        allow_refusal: a ``RecomputeError`` of the recomputing run (a layer saying it cannot rebuild
+            its input for these values, e.g. a saturated logit) passes too; returns False then.
+
+    Returns:
+        True where the two runs were compared.
+    """
+    cached = _training_records(build(), direction, x, energy, steps, lr)
+    try:
+        recomputed = _training_records(build().set_recompute("invert"), direction, x, energy, steps, lr)
+    except RecomputeError:
+        if allow_refusal:
+            return False
+        raise
+    assert [r[:2] for r in cached] == [r[:2] for r in recomputed]
+    # A gradient that is zero in exact arithmetic (ActNorm's log-scale right after its data init, where
+    # the NLL is stationary) is rounding noise in both paths: it is compared against the largest array
+    # of its group (the same step) at rounding level, RECOMPUTE_FLOOR, instead of against itself.
+    group_scale = {}
+    for group, _, a in cached:
+        group_scale[group] = max(group_scale.get(group, 0.0), _max_abs(a))
+    bad = []
+    for (group, name, a), (_, _, b) in zip(cached, recomputed):
+        err = _max_abs(a - b)
+        if not err <= max(rtol * max(_max_abs(a), _max_abs(b)), RECOMPUTE_FLOOR * group_scale[group]):
+            bad.append(f"{group}, {name}: |cached - recomputed| = {err:.3g}, |cached| = {_max_abs(a):.3g}")
+    assert not bad, f"recompute='invert' differs from the cached path ({direction}):\n  " + "\n  ".join(bad)
+    return True
+
+
+def _frozen(value):
+    """A copy of an attribute's value to compare later: arrays copied, modules by identity."""
+    if isinstance(value, Module):
+        return ("module", id(value))
+    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "copy"):
+        return ("array", to_numpy(value).copy())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_frozen(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", {k: _frozen(v) for k, v in value.items()})
+    return ("value", value)
+
+
+def _same(a, b):
+    if a[0] != b[0]:
+        return False
+    if a[0] == "array":
+        return a[1].shape == b[1].shape and a[1].dtype == b[1].dtype and numpy.array_equal(a[1], b[1], equal_nan=True)
+    if a[0] in ("list", "tuple"):
+        return len(a[1]) == len(b[1]) and all(_same(u, v) for u, v in zip(a[1], b[1]))
+    if a[0] == "dict":
+        return a[1].keys() == b[1].keys() and all(_same(a[1][k], b[1][k]) for k in a[1])
+    return a[1] == b[1] if not isinstance(a[1], float) else (a[1] == b[1] or (a[1] != a[1] and b[1] != b[1]))
+
+
+def state_snapshot(module):
+    """Every attribute of ``module`` and its descendants but their caches and gradients:
+    parameters, buffers (running statistics, ActNorm's initialised flag) and any other state."""
+    return {
+        f"{path or '(top)'}.{key}": _frozen(value)
+        for path, m in module.named_modules()
+        for key, value in vars(m).items()
+        if key not in ("_caches", "_own_grads")
+    }
+
+
+def assert_backward_keeps_state(flow, direction, inp, seed=0):
+    """Run one ``direction`` pass of ``flow`` on ``inp``, then its backward: the backward changes no
+    parameter, buffer or other state (only gradients and caches)."""
+    rng = numpy.random.default_rng(seed)
+    out, logdet = (flow.forward if direction == "forward" else flow.inverse)(inp)
+    before = state_snapshot(flow)
+    backward = flow.backward if direction == "forward" else flow.inverse_backward
+    backward(rng.standard_normal(out.shape), rng.standard_normal(logdet.shape))
+    after = state_snapshot(flow)
+    changed = sorted(
+        k for k in before.keys() | after.keys() if k not in before or k not in after or not _same(before[k], after[k])
+    )
+    assert not changed, f"the {direction} backward changed state: {changed}"

@@ -6,7 +6,7 @@ See ``flows.base`` for the layer contract.
 from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
-from .base import Bijection, Inverse
+from .base import Bijection, Inverse, RecomputeError
 from .batch_norm import BatchNorm, set_training
 from .factor_out import FactorOut
 from .flow import Flow
@@ -39,6 +39,7 @@ __all__ = [
     "Planar",
     "PlanarInverseError",
     "Radial",
+    "RecomputeError",
     "Reverse",
     "Squeeze",
     "channel_mask",

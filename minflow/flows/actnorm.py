@@ -12,14 +12,15 @@ Channels are axis 1: features of vectors (N, D), channels of images
     inverse:  x = (z - bias) * exp(-log_scale)
     log|det dz/dx| = H * W * sum_c log_scale_c      (H * W = 1 for vectors)
 
-Data-dependent initialisation, on the first forward pass:
+Data-dependent initialisation, on the first forward pass, of parameters
+that still hold their construction values (the identity):
     log_scale = -0.5 * log(var(x) + eps),  bias = -mean(x) * exp(log_scale)
 """
 
 import math
 
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, to_numpy, zeros
-from .base import Bijection
+from .base import Bijection, _check_direction
 
 __all__ = ["ActNorm"]
 
@@ -45,21 +46,26 @@ class ActNorm(Bijection):
         log_scale, bias: (C,).
 
     Buffers:
-        ``initialized``: (1,) array, 1.0 once the parameters are set (by the
-        data-dependent initialisation, by ``data_init=False``, or by training
-        through the inverse). It is saved with the model, so a reloaded
-        checkpoint is never re-initialised by its first batch.
+        ``initialized``: (1,) array, 1.0 once the first forward pass has run
+        (or with ``data_init=False``). It is saved with the model, so a
+        reloaded checkpoint is never re-initialised by its first batch.
 
     Caches:
         forward keeps x, inverse keeps its output x: both backwards need x for
         d/dlog_scale (dz/dlog_scale = x * exp(log_scale)).
 
     Note:
-        Only a forward pass initialises. An inverse pass before it (sampling
-        from a fresh model) uses the current parameters, the identity, and
-        leaves the layer uninitialised; an ``inverse_backward`` (training by
-        reverse KL, which never runs forward) marks it initialised, so a later
-        forward keeps the trained parameters.
+        Only a forward pass initialises, and only parameters that still hold
+        their construction values: an inverse pass before it (sampling from a
+        fresh model) uses those, the identity, and leaves the layer
+        uninitialised; a model trained by reverse KL (inverse passes and
+        optimizer steps only) keeps its trained parameters at its first
+        forward pass. The choice is made on the device (``where``), without
+        reading a value back. Neither backward changes a parameter or the
+        buffer.
+
+        Memory by inversion (``Flow(recompute="invert")``) rebuilds the input
+        by the affine map alone (``rebuild_input``), never initialising.
 
     Reference:
         Kingma & Dhariwal (2018), "Glow: Generative Flow with Invertible 1x1
@@ -121,35 +127,45 @@ class ActNorm(Bijection):
         return xp.ones(x.shape[0], dtype=x.dtype) * total.astype(x.dtype)  # (N,)
 
     def _initialize(self, x):
-        """Set log_scale, bias so that z has mean 0 and variance 1 per channel on x."""
+        """Set log_scale, bias so that z has mean 0 and variance 1 per channel on x, if they are still the identity."""
         xp = get_array_module(x)
         axes = self._reduce_axes(x)
         x64 = x.astype(xp.float64)
         mean = x64.mean(axis=axes)  # (C,)
         var = x64.var(axis=axes)  # (C,)
-        log_scale = -0.5 * xp.log(var + self.eps)
-        dtype = self._own_params["log_scale"].dtype
-        self._own_params["log_scale"][...] = log_scale.astype(dtype)
-        self._own_params["bias"][...] = (-mean * xp.exp(log_scale)).astype(dtype)
+        log_scale_init = -0.5 * xp.log(var + self.eps)  # (C,)
+        bias_init = -mean * xp.exp(log_scale_init)  # (C,)
+        log_scale, bias = self._own_params["log_scale"], self._own_params["bias"]
+        untouched = ~(log_scale != 0).any() & ~(bias != 0).any()  # 0-d, on the device: still the identity?
+        log_scale[...] = xp.where(untouched, log_scale_init.astype(log_scale.dtype), log_scale)
+        bias[...] = xp.where(untouched, bias_init.astype(bias.dtype), bias)
         self._initialized = True
+
+    def _affine(self, x):
+        """z = x * exp(log_scale) + bias, per channel."""
+        xp = get_array_module(x)
+        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))  # (1, C, 1, 1)
+        return x * scale + self._per_channel(self._own_params["bias"], x)  # (N, C, H, W)
+
+    def _affine_inverse(self, z):
+        """x = (z - bias) * exp(-log_scale), per channel."""
+        xp = get_array_module(z)
+        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], z))  # (1, C, 1, 1)
+        return (z - self._per_channel(self._own_params["bias"], z)) * inv_scale  # (N, C, H, W)
 
     # -- the four passes ----------------------------------------------------------
 
     def forward(self, x):
         self._check_input(x, "x")
-        xp = get_array_module(x)
         if not self._initialized:
             self._initialize(x)
-        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))  # (1, C, 1, 1)
-        z = x * scale + self._per_channel(self._own_params["bias"], x)  # (N, C, H, W)
+        z = self._affine(x)  # (N, C, H, W)
         self._save_cache("forward", x)
         return z, self._logdet(x, 1.0)
 
     def inverse(self, z):
         self._check_input(z, "z")
-        xp = get_array_module(z)
-        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], z))  # (1, C, 1, 1)
-        x = (z - self._per_channel(self._own_params["bias"], z)) * inv_scale  # (N, C, H, W)
+        x = self._affine_inverse(z)  # (N, C, H, W)
         self._save_cache("inverse", x)
         return x, self._logdet(z, -1.0)
 
@@ -180,5 +196,20 @@ class ActNorm(Bijection):
         self._own_grads["bias"] -= dz.sum(axis=axes)  # (C,)
         self._own_grads["log_scale"] -= (dx * x).sum(axis=axes)  # (C,)
         self._own_grads["log_scale"] += dlog_scale
-        self._initialized = True  # trained through the inverse: keep these parameters
         return dz
+
+    # -- memory by inversion: the affine map with the current parameters, never the initialisation --
+
+    def recompute_error(self, direction):
+        _check_direction(direction)
+        # both directions rebuild by the affine map (below)
+
+    def rebuild_input(self, out, direction):
+        _check_direction(direction)
+        # the pass that made ``out`` ran with these parameters (a forward initialises before it maps)
+        return self._affine_inverse(out) if direction == "forward" else self._affine(out)
+
+    def rebuild_pass(self, out, direction):
+        inp = self.rebuild_input(out, direction)
+        self._save_cache(direction, inp if direction == "forward" else out)  # both caches hold x
+        return inp

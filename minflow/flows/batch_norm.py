@@ -19,7 +19,7 @@ constants (see the class docstring for what that implies).
 import math
 
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, zeros
-from .base import Bijection
+from .base import Bijection, _check_direction
 
 __all__ = ["BatchNorm", "set_training"]
 
@@ -84,18 +84,15 @@ class BatchNorm(Bijection):
     Buffers:
         ``running_mean``, ``running_var`` (saved with the model).
 
-    Note:
-        ``Flow(recompute="invert")`` redoes each layer's forward pass in the
-        backward pass; in training mode that redone pass updates the running
-        averages a second time with the same batch (the gradients are
-        unaffected). Use the default ``recompute=None`` with this layer, or
-        read the momentum as applying twice per step.
-
     Caches:
         forward keeps xhat = (x - mu) / sqrt(var + eps), 1 / sqrt(var + eps)
         and whether the statistics came from the batch (training) or are
         constants (evaluation); the backward needs all three. inverse keeps
-        xhat of its output and 1 / sqrt(var + eps).
+        xhat of its output and 1 / sqrt(var + eps). Besides, each pass
+        records the (mu, var) it used, two (C,) arrays that ``release_caches``
+        keeps: memory by inversion (``Flow(recompute="invert")``) rebuilds
+        the input with exactly those statistics and redoes the pass's cache
+        without updating the running averages, in either mode.
 
     Reference:
         Dinh, Sohl-Dickstein & Bengio (2016), "Density estimation using Real
@@ -121,6 +118,7 @@ class BatchNorm(Bijection):
         self.running_mean = zeros((self.num_features,), dtype, xp)
         self.running_var = xp.ones((self.num_features,), dtype=dtype)
         self._batch_stats = None  # (mean, var) of the last training-mode forward batch
+        self._pass_stats = {}  # direction -> (mean, var, from the batch?) its last pass used
 
     def train(self, mode=True):
         """Training mode (batch statistics) if ``mode``, else evaluation mode; returns self."""
@@ -146,6 +144,7 @@ class BatchNorm(Bijection):
         else:
             setattr(self, name, value)
             self._batch_stats = None
+            self._pass_stats = {}
 
     # -- helpers ------------------------------------------------------------------
 
@@ -171,11 +170,36 @@ class BatchNorm(Bijection):
         total = sign * spatial * (self._own_params["log_gamma"] + xp.log(inv_std)).sum()
         return xp.ones(x.shape[0], dtype=x.dtype) * total.astype(x.dtype)  # (N,)
 
+    def _normalize(self, x, mean, var):
+        """z = (x - mean) / sqrt(var + eps) * exp(log_gamma) + beta; returns z, xhat, inv_std."""
+        xp = get_array_module(x)
+        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
+        xhat = (x - self._per_channel(mean, x)) * self._per_channel(inv_std, x)  # (N, C, H, W)
+        gamma = xp.exp(self._per_channel(self._own_params["log_gamma"], x))
+        return xhat * gamma + self._per_channel(self._own_params["beta"], x), xhat, inv_std
+
+    def _denormalize(self, z, mean, var):
+        """x = (z - beta) * exp(-log_gamma) * sqrt(var + eps) + mean; returns x, xhat, inv_std."""
+        xp = get_array_module(z)
+        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
+        gamma_inv = xp.exp(-self._per_channel(self._own_params["log_gamma"], z))
+        xhat = (z - self._per_channel(self._own_params["beta"], z)) * gamma_inv  # (N, C, H, W)
+        return xhat / self._per_channel(inv_std, z) + self._per_channel(mean, z), xhat, inv_std
+
+    def _stats_of(self, direction, caller):
+        """The (mean, var, from the batch?) the last ``direction`` pass used; a clear error if none ran."""
+        stats = self._pass_stats.get(direction)
+        if stats is None:
+            raise RuntimeError(
+                f"BatchNorm.{caller}() needs the statistics of its {direction} pass, "
+                f"but {direction}() has not been called. Call {direction}() first."
+            )
+        return stats
+
     # -- the four passes ----------------------------------------------------------
 
     def forward(self, x):
         self._check_input(x, "x")
-        xp = get_array_module(x)
         if self.training:
             axes = self._reduce_axes(x)
             mean, var = x.mean(axis=axes), x.var(axis=axes)  # (C,) each, biased variance
@@ -185,24 +209,19 @@ class BatchNorm(Bijection):
             self.running_var = (1 - m) * self.running_var + m * var
         else:
             mean, var = self.running_mean, self.running_var
-        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        xhat = (x - self._per_channel(mean, x)) * self._per_channel(inv_std, x)  # (N, C, H, W)
-        gamma = xp.exp(self._per_channel(self._own_params["log_gamma"], x))
-        z = xhat * gamma + self._per_channel(self._own_params["beta"], x)
+        self._pass_stats["forward"] = (mean, var, self.training)
+        z, xhat, inv_std = self._normalize(x, mean, var)
         self._save_cache("forward", (xhat, inv_std, self.training))
         return z, self._logdet(x, inv_std, 1.0)
 
     def inverse(self, z):
         self._check_input(z, "z")
-        xp = get_array_module(z)
         if self.training and self._batch_stats is not None:
             mean, var = self._batch_stats
         else:
             mean, var = self.running_mean, self.running_var
-        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        gamma_inv = xp.exp(-self._per_channel(self._own_params["log_gamma"], z))
-        xhat = (z - self._per_channel(self._own_params["beta"], z)) * gamma_inv  # (N, C, H, W)
-        x = xhat / self._per_channel(inv_std, z) + self._per_channel(mean, z)
+        self._pass_stats["inverse"] = (mean, var, False)
+        x, xhat, inv_std = self._denormalize(z, mean, var)
         self._save_cache("inverse", (xhat, inv_std))
         return x, self._logdet(z, inv_std, -1.0)
 
@@ -247,3 +266,27 @@ class BatchNorm(Bijection):
         dz = dxhat * gamma_inv
         self._own_grads["beta"] -= dz.sum(axis=axes)  # (C,)
         return dz
+
+    # -- memory by inversion: the recorded statistics, no running-average update ------
+
+    def recompute_error(self, direction):
+        _check_direction(direction)
+        # both directions rebuild with the statistics their pass recorded (below)
+
+    def rebuild_input(self, out, direction):
+        _check_direction(direction)
+        mean, var, _ = self._stats_of(direction, "rebuild_input")
+        if direction == "forward":
+            return self._denormalize(out, mean, var)[0]
+        return self._normalize(out, mean, var)[0]
+
+    def rebuild_pass(self, out, direction):
+        _check_direction(direction)
+        mean, var, from_batch = self._stats_of(direction, "rebuild_pass")
+        if direction == "forward":
+            x, xhat, inv_std = self._denormalize(out, mean, var)  # xhat from z, as the forward had it
+            self._save_cache("forward", (xhat, inv_std, from_batch))
+            return x
+        z, xhat, inv_std = self._normalize(out, mean, var)
+        self._save_cache("inverse", (xhat, inv_std))
+        return z

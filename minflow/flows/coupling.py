@@ -39,6 +39,8 @@ class Coupling(Bijection):
         (a clear error, never a silently wrong gradient).
     """
 
+    stateless = True  # the conditioner is a plain network: its caches are the only state
+
     def __init__(
         self,
         dim,

@@ -13,7 +13,7 @@ Direction: forward maps data x to latent z.
 """
 
 from ..backend import get_array_module
-from .base import Bijection
+from .base import Bijection, _check_direction
 
 __all__ = ["FactorOut"]
 
@@ -72,3 +72,15 @@ class FactorOut(Bijection):
     def inverse_backward(self, dx, dlogdet):
         # x = [inner^-1(z_kept), z_factored]
         return self._join(self.inner.inverse_backward(dx[:, : self.keep], dlogdet), dx[:, self.keep :])
+
+    # -- memory by inversion: the factored channels are their own input ---------
+
+    def recompute_error(self, direction):
+        _check_direction(direction)
+        # the inner flow answers for itself
+
+    def rebuild_input(self, out, direction):
+        return self._join(self.inner.rebuild_input(out[:, : self.keep], direction), out[:, self.keep :])
+
+    def rebuild_pass(self, out, direction):
+        return self._join(self.inner.rebuild_pass(out[:, : self.keep], direction), out[:, self.keep :])

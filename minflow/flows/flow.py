@@ -12,10 +12,13 @@ the backward pass can rebuild each layer's input from its output instead of
 keeping every layer's activations from the forward pass. Activation memory
 then stays that of one layer, whatever the depth, for the price of one more
 inverse and forward pass per layer (Gomez et al. 2017, "The Reversible
-Residual Network", arXiv:1707.04585, use the same idea).
+Residual Network", arXiv:1707.04585, use the same idea). Each layer rebuilds
+its own input (``Bijection.rebuild_input`` / ``rebuild_pass``): the exact
+inverse of the pass that was taken, with no side effect, so the gradients
+are the cached path's in both directions, whatever state a layer keeps.
 """
 
-from .base import Bijection
+from .base import Bijection, _check_direction, check_recompute
 
 __all__ = ["Flow"]
 
@@ -24,11 +27,16 @@ class Flow(Bijection):
     """A sequence of bijections applied in order (data -> latent).
 
     Args:
-        layers: a list of Bijection instances.
+        layers: a list of Bijection instances (parameter names "0.<key>",
+            "1.<key>", ...), or a dict name -> Bijection in forward order
+            (parameter names "<name>.<key>").
         recompute: None (each layer keeps its forward cache) or "invert"
-            (keep only the output; rebuild each layer's input by its inverse
-            during the backward pass, then redo that layer's pass to get its
-            cache back). Gradients agree with the cached path up to rounding.
+            (keep only the output; rebuild each layer's input from its output
+            during the backward pass, and redo that layer's pass to get its
+            cache back). Gradients agree with the cached path up to rounding,
+            in both directions. A layer that cannot rebuild its input (see
+            ``Bijection.recompute_error``) makes "invert" a ValueError that
+            names it and says why.
 
     Shapes:
         x: whatever the first layer takes, e.g. (N, D) or (N, C, H, W).
@@ -44,18 +52,29 @@ class Flow(Bijection):
 
     def __init__(self, layers, recompute=None):
         super().__init__()
-        if recompute not in self.RECOMPUTE:
-            raise ValueError(f"recompute must be one of {self.RECOMPUTE}; got {recompute!r}.")
-        self.recompute = recompute
-        layers = list(layers)
-        for i, layer in enumerate(layers):
+        named = layers.items() if isinstance(layers, dict) else ((str(i), layer) for i, layer in enumerate(layers))
+        self.layers = []
+        for name, layer in named:
             if not isinstance(layer, Bijection):
                 raise TypeError(
-                    f"Flow expects Bijection layers; layer {i} is {type(layer).__name__}. "
+                    f"Flow expects Bijection layers; layer {name} is {type(layer).__name__}. "
                     "Wrap building blocks (nn.*) inside a coupling layer instead."
                 )
-            self.add_child(str(i), layer)
-        self.layers = layers
+            self.layers.append(self.add_child(name, layer))
+        self.recompute = recompute
+
+    @property
+    def recompute(self):
+        """None or "invert" (see the class docstring); setting "invert" checks every layer can rebuild its input."""
+        return self._recompute
+
+    @recompute.setter
+    def recompute(self, recompute):
+        if recompute not in self.RECOMPUTE:
+            raise ValueError(f"recompute must be one of {self.RECOMPUTE}; got {recompute!r}.")
+        if recompute is not None:
+            check_recompute(self, f"{type(self).__name__}(recompute={recompute!r})")
+        self._recompute = recompute
 
     def __len__(self):
         return len(self.layers)
@@ -91,10 +110,7 @@ class Flow(Bijection):
             out = self._take_cache("forward", "backward")
         for layer in reversed(self.layers):
             if self.recompute:
-                inp = layer.inverse(out)[0]  # rebuild this layer's input from its output
-                layer.release_caches()
-                layer.forward(inp)  # redo its forward: its cache is back, for one layer only
-                out = inp
+                out = layer.rebuild_pass(out, "forward")  # this layer's input; its forward cache is back
             dz = layer.backward(dz, dlogdet)
         return dz
 
@@ -104,12 +120,37 @@ class Flow(Bijection):
             out = self._take_cache("inverse", "inverse_backward")
         for layer in self.layers:
             if self.recompute:
-                inp = layer.forward(out)[0]  # rebuild this layer's input (in z-space)
-                layer.release_caches()
-                layer.inverse(inp)
-                out = inp
+                out = layer.rebuild_pass(out, "inverse")  # this layer's input (in z-space); its inverse cache is back
             dx = layer.inverse_backward(dx, dlogdet)
         return dx
+
+    # -- memory by inversion, for a Flow inside another -------------------------
+
+    def _undo_order(self, direction):
+        """The layers from the last one a ``direction`` pass ran to the first."""
+        return reversed(self.layers) if direction == "forward" else iter(self.layers)
+
+    def recompute_error(self, direction):
+        _check_direction(direction)
+        # its layers answer for themselves
+
+    def rebuild_input(self, out, direction):
+        _check_direction(direction)
+        for layer in self._undo_order(direction):
+            out = layer.rebuild_input(out, direction)
+        return out
+
+    def rebuild_pass(self, out, direction):
+        _check_direction(direction)
+        if self.recompute:  # this flow's cache is its output; its backward rebuilds the layers again
+            inp = self.rebuild_input(out, direction)
+            self._save_cache(direction, out)
+            return inp
+        for layer in self._undo_order(direction):
+            out = layer.rebuild_pass(out, direction)  # every layer's cache is back, as after the pass
+        return out
+
+    # -- intermediate values, for plots --------------------------------------------
 
     def forward_steps(self, x):
         """All intermediate values [x, h1, ..., z] of the forward pass (for plots)."""

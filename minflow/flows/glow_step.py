@@ -6,6 +6,9 @@ Direction: forward maps data x to latent z, through the three layers in order:
     inverse: the inverses in the reverse order
     log|det dz/dx| = logdet_actnorm + logdet_W + logdet_coupling
 
+A GlowStep is a ``Flow`` of its three named layers, so it composes, and
+trains with memory by inversion, as any flow does.
+
 The channel mixing can be Glow's learned invertible linear map / 1x1
 convolution (LU or plain form) or, for the ablation of Glow's section 5.1,
 a fixed reversal or shuffle of the channels. The coupling is any Bijection
@@ -20,6 +23,7 @@ from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
 from .base import Bijection
+from .flow import Flow
 from .invertible_linear import InvertibleLinear, InvertibleLinearLU
 from .masks import half_mask
 from .permutation import Permutation, Reverse
@@ -52,8 +56,8 @@ def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, rng=None):
     return Permutation(numpy.argsort(keys))  # a uniform random permutation
 
 
-class GlowStep(Bijection):
-    """ActNorm -> channel mixing -> coupling, itself a Bijection.
+class GlowStep(Flow):
+    """ActNorm -> channel mixing -> coupling: a Flow of three named layers.
 
     Args:
         num_features: C, channels of axis 1 (features of vectors).
@@ -69,22 +73,25 @@ class GlowStep(Bijection):
     ActNorm), ``mixing``, ``coupling``; ``layers`` lists them in forward order.
 
     Caches:
-        none of its own; each layer keeps what its own backward needs.
+        as ``Flow``: none of its own unless ``recompute="invert"``; each layer
+        keeps what its own backward needs.
 
     Reference:
         Kingma & Dhariwal (2018), "Glow", section 3 and Figure 2a.
     """
 
     def __init__(self, num_features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, rng=None):
-        super().__init__()
         if not isinstance(coupling, Bijection):
             raise TypeError(f"GlowStep expects a coupling Bijection; got {type(coupling).__name__}.")
+        layers = {"actnorm": ActNorm(num_features, dtype=dtype)} if actnorm else {}
+        layers["mixing"] = make_mixing(num_features, mixing, dtype, rng)
+        layers["coupling"] = coupling
+        super().__init__(layers)  # forward order: actnorm, mixing, coupling
         self.num_features = num_features
         self.mixing_kind = mixing
-        self.actnorm = self.add_child("actnorm", ActNorm(num_features, dtype=dtype)) if actnorm else None
-        self.mixing = self.add_child("mixing", make_mixing(num_features, mixing, dtype, rng))
-        self.coupling = self.add_child("coupling", coupling)
-        self.layers = [layer for layer in (self.actnorm, self.mixing, self.coupling) if layer is not None]
+        self.actnorm = layers.get("actnorm")
+        self.mixing = layers["mixing"]
+        self.coupling = coupling
 
     @classmethod
     def for_vectors(
@@ -106,29 +113,3 @@ class GlowStep(Bijection):
         else:
             raise ValueError(f"coupling must be 'affine' or 'additive'; got {coupling!r}.")
         return cls(dim, layer, mixing=mixing, actnorm=actnorm, dtype=dtype, rng=rng)
-
-    def forward(self, x):
-        logdet = 0.0
-        for layer in self.layers:  # actnorm, mixing, coupling
-            x, layer_logdet = layer.forward(x)
-            logdet = logdet + layer_logdet
-        return x, logdet
-
-    def inverse(self, z):
-        logdet = 0.0
-        for layer in reversed(self.layers):  # coupling, mixing, actnorm
-            z, layer_logdet = layer.inverse(z)
-            logdet = logdet + layer_logdet
-        return z, logdet
-
-    def backward(self, dz, dlogdet):
-        # forward was actnorm -> mixing -> coupling: undo from the coupling down
-        for layer in reversed(self.layers):
-            dz = layer.backward(dz, dlogdet)
-        return dz
-
-    def inverse_backward(self, dx, dlogdet):
-        # inverse was coupling^-1 -> mixing^-1 -> actnorm^-1: undo from actnorm^-1 up
-        for layer in self.layers:
-            dx = layer.inverse_backward(dx, dlogdet)
-        return dx

@@ -49,6 +49,8 @@ class ImageAdditiveCoupling(Bijection):
         Dhariwal (2018), "Glow", section 3.3.
     """
 
+    stateless = True  # the conditioner is a plain network: its caches are the only state
+
     def __init__(self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
         super().__init__()
         mask = check_image_mask(mask)

@@ -59,6 +59,8 @@ class ImageAffineCoupling(Bijection):
         Dinh et al. (2016), "Density estimation using Real NVP", sections 3.3-3.4.
     """
 
+    stateless = True  # the conditioner is a plain network: its caches are the only state
+
     def __init__(
         self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, learnable_scale=False, dtype=DEFAULT_DTYPE, rng=None
     ):

@@ -80,6 +80,8 @@ class _ChannelMixing(Bijection):
     in the loss).
     """
 
+    stateless = True
+
     def __init__(self, num_features):
         super().__init__()
         if int(num_features) != num_features or num_features < 1:

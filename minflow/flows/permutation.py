@@ -36,6 +36,8 @@ class Permutation(Bijection):
         nothing: the backward of a permutation is the inverse permutation.
     """
 
+    stateless = True
+
     def __init__(self, perm):
         super().__init__()
         perm = numpy.asarray(perm)

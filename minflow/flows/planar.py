@@ -74,6 +74,8 @@ class Planar(Bijection):
         Jacobian I + u_hat psi^T, applied by the Sherman-Morrison formula.
     """
 
+    stateless = True  # forward is a numerical solve, but a function of x and the parameters alone
+
     def __init__(self, dim, dtype=DEFAULT_DTYPE, rng=None, tol=1e-12, max_iter=100):
         super().__init__()
         if int(dim) != dim or dim < 1:

@@ -61,6 +61,8 @@ class Radial(Bijection):
         as 0; the map is smooth there, only |d| is not.
     """
 
+    stateless = True
+
     def __init__(self, dim, dtype=DEFAULT_DTYPE, rng=None):
         super().__init__()
         if int(dim) != dim or dim < 1:

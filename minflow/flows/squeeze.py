@@ -45,6 +45,8 @@ class Squeeze(Bijection):
         Dinh et al. (2016), "Density estimation using Real NVP", section 3.6.
     """
 
+    stateless = True
+
     def forward(self, x):
         if x.ndim != 4 or x.shape[2] % 2 or x.shape[3] % 2:
             raise ValueError(

@@ -47,6 +47,12 @@ class Module:
         for child in self._children.values():
             yield from child.modules()
 
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module (``prefix``, "" by default) and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._children.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
     # -- the two dicts an optimizer sees --------------------------------------
 
     @property

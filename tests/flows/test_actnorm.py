@@ -115,14 +115,31 @@ def test_actnorm_initialized_buffer_survives_astype():
     assert layer.buffers()["initialized"].dtype == numpy.float32
 
 
-def test_actnorm_inverse_does_not_initialize_but_inverse_backward_does():
+def test_actnorm_inverse_and_its_backward_change_neither_parameters_nor_buffer():
     z = batch("vectors")
     layer = ActNorm(3, dtype=numpy.float64)
     x, _ = layer.inverse(z)
     numpy.testing.assert_array_equal(x, z)  # identity before initialisation
     assert not layer.initialized
     layer.inverse_backward(numpy.ones_like(z), numpy.ones(z.shape[0]))
-    assert layer.initialized  # trained through the inverse: a forward must not reset it
+    assert not layer.initialized and layer.buffers()["initialized"].tolist() == [0.0]
+    assert all(not p.any() for p in layer.params.values())
+    assert layer.grads["log_scale"].any() and layer.grads["bias"].any()  # but it has gradients
+
+
+def test_actnorm_trained_through_the_inverse_keeps_its_parameters_at_the_first_forward():
+    """Reverse KL never runs forward: the first forward afterwards must not reset the trained parameters."""
+    z = batch("vectors")
+    layer = ActNorm(3, dtype=numpy.float64)
+    layer.inverse(z)
+    layer.inverse_backward(numpy.ones_like(z), numpy.ones(z.shape[0]))
+    for name, p in layer.params.items():
+        p -= 0.1 * layer.grads[name]  # an optimizer step
+    trained = {k: v.copy() for k, v in layer.params.items()}
+    layer.forward(batch("vectors", seed=3) * 10)
+    assert layer.initialized
+    for name, value in trained.items():
+        numpy.testing.assert_array_equal(layer.params[name], value)
 
 
 def test_actnorm_rejects_wrong_shape():
