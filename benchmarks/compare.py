@@ -169,7 +169,7 @@ def torch_p2():
 
     def step(_):
         optimizer.zero_grad(set_to_none=False)  # zeroed in place, as minflow does
-        x, log_q = model.sample_with_log_prob(BATCH["p2"])
+        x, log_q = model.sample_and_log_prob(BATCH["p2"])
         loss = (log_q + energy(x)).mean()
         loss.backward()
         optimizer.step()

@@ -24,16 +24,16 @@ never does. ``train.fit`` calls it when the loss or a gradient becomes
 non-finite, ``FlowModel.log_prob`` and ``sample`` when their result is NaN
 (or when a layer fails on a NaN that an earlier layer made).
 
-It also holds the two argument checks shared by the public functions
-(``check_positive_int``, ``check_positive_float``), so that a bad count or
-rate gets the same clear message everywhere.
+The argument checks ``check_positive_int`` and ``check_positive_float``
+live in ``minflow.checks``; they are importable from here too.
 """
 
 import math
-import numbers
 
 from .backend import get_array_module
+from .checks import check_positive_float, check_positive_int
 from .flows.base import Bijection
+from .metrics import nll_and_gradient, reverse_kl_and_gradient
 
 __all__ = [
     "Diagnosis",
@@ -102,27 +102,6 @@ class Diagnosis:
 def layer_label(path, cls_name):
     """'layer 3 (AffineCoupling)'; 'the flow (Planar)' for the root."""
     return f"layer {path} ({cls_name})" if path else f"the flow ({cls_name})"
-
-
-# -- argument checks at the public boundary ---------------------------------------
-
-
-def check_positive_int(value, name):
-    """``value`` as an int >= 1; TypeError if it is not a number, ValueError if not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive integer; got {type(value).__name__} {value!r}.")
-    if not (math.isfinite(value) and float(value).is_integer() and value >= 1):
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
-
-
-def check_positive_float(value, name):
-    """``value`` as a float > 0 and finite; TypeError if not a number, ValueError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number; got {type(value).__name__} {value!r}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
-    return float(value)
 
 
 # -- small host-side helpers (diagnostics may read back; layers may not) -----------
@@ -336,13 +315,10 @@ def diagnose_nll(model, x, backward=True):
     found = _check_batch_and_params(model, x, "batch")
     if found:
         return found
-    xp = get_array_module(x)
-    n = x.shape[0]
     with _KeepState(model), _Watch(model.flow) as watch:
-        z, logdet = model.flow.forward(x)
+        log_q, z, logdet = model._log_prob_pass(x)
         if watch.found:
             return watch.found
-        log_q = model.base.log_prob(z) + logdet  # (N,)
         if _n_nonfinite(log_q):
             return Diagnosis(
                 "base log-density",
@@ -353,8 +329,7 @@ def diagnose_nll(model, x, backward=True):
                 f"{z.dtype} once squared or summed",
             )
         if backward:
-            dz = -model.base.score(z) / n
-            model.flow.backward(dz, xp.full(n, -1.0 / n, dtype=logdet.dtype))
+            model.log_prob_backward(nll_and_gradient(log_q)[1])
             if watch.found:
                 return watch.found
     return watch.found or _nothing("density (forward)")
@@ -386,40 +361,37 @@ def diagnose_reverse_kl(model, z0, energy, backward=True):
     found = _check_batch_and_params(model, z0, "base noise")
     if found:
         return found
-    xp = get_array_module(z0)
-    n = z0.shape[0]
     with _KeepState(model), _Watch(model.flow) as watch:
-        x, logdet_inv = model.flow.inverse(z0)
+        x, log_q = model._sample_pass(z0)
         if watch.found:
             return watch.found
-        u = energy.energy(x)
-        if _n_nonfinite(u):
-            return Diagnosis(
-                "energy",
-                None,
-                None,
-                f"{_count(u, 'the energy U(x) of the samples')} although every layer's output is finite "
-                f"(|x| reaches {_max_abs(x):.3g})",
-            )
-        log_q = model.base.log_prob(z0) - logdet_inv
-        if _n_nonfinite(log_q):
+        loss, dx, dlog_q = reverse_kl_and_gradient(x, log_q, energy)
+        if _n_nonfinite(loss):
+            u = energy.energy(x)
+            if _n_nonfinite(u):
+                return Diagnosis(
+                    "energy",
+                    None,
+                    None,
+                    f"{_count(u, 'the energy U(x) of the samples')} although every layer's output is finite "
+                    f"(|x| reaches {_max_abs(x):.3g})",
+                )
             return Diagnosis(
                 "base log-density",
                 None,
                 None,
                 f"{_count(log_q, 'log q(x)')} although every layer's output is finite "
-                f"(|logdet| reaches {_max_abs(logdet_inv):.3g})",
+                f"(|log q| reaches {_max_abs(log_q):.3g})",
             )
         if backward:
-            dx = energy.grad(x) / n
             if _n_nonfinite(dx):
                 return Diagnosis(
                     "energy gradient",
                     None,
                     None,
-                    f"{_count(dx, 'the energy gradient dU/dx')} (|x| reaches {_max_abs(x):.3g})",
+                    f"{_count(energy.grad(x), 'the energy gradient dU/dx')} (|x| reaches {_max_abs(x):.3g})",
                 )
-            model.flow.inverse_backward(dx, xp.full(n, -1.0 / n, dtype=logdet_inv.dtype))
+            model.sample_backward(dx, dlog_q)
             if watch.found:
                 return watch.found
     return watch.found or _nothing("sampling (inverse)")

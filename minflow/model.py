@@ -5,20 +5,28 @@ variables,
 
     log q(x) = log p_Z(f(x)) + log|det df/dx|
 
-Maximum likelihood minimises L = -(1/N) sum_n log q(x_n); its gradient needs
-only one backward pass through the flow, with
+Two passes and their backwards are the primitives every loss is built on:
 
-    dL/dz = -(1/N) score(z) = z / N   (standard normal),    dL/dlogdet = -1/N.
+    log_q = model.log_prob(x)                    # density direction, (N,)
+    dx = model.log_prob_backward(dlog_q)         # dL/dlog_q (N,) -> grads, dL/dx
+    x, log_q = model.sample_and_log_prob(n, rng) # sampling direction
+    dz0 = model.sample_backward(dx, dlog_q)      # dL/dx, dL/dlog_q -> grads, dL/dz0
 
-Reverse KL (fitting an energy U, Rezende & Mohamed 2015) samples instead:
-x = f^{-1}(z0), z0 ~ p_Z, log q(x) = log p_Z(z0) - log|det dx/dz0|, and
-minimises E[log q(x) + U(x)] through the inverse pass.
+Through log q = log p_Z(z) + logdet, a loss's dL/dlog_q reaches the flow as
+dL/dz = dL/dlog_q * score(z) and dL/dlogdet = dL/dlog_q; through the sampling
+direction, log q(x) = log p_Z(z0) - log|det dx/dz0|, as dL/dlogdet_inv =
+-dL/dlog_q. Maximum likelihood (``nll_and_backward``) and reverse KL against
+an energy U (``reverse_kl_and_backward``, Rezende & Mohamed 2015) take their
+dL/dlog_q (and dL/dx) from ``metrics``.
 """
 
 import math
+import warnings
 
+from . import metrics
 from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng
-from .diagnostics import NonFiniteError, check_positive_float, check_positive_int, diagnose_nll, diagnose_sampling
+from .checks import check_positive_float, check_positive_int
+from .diagnostics import NonFiniteError, diagnose_nll, diagnose_sampling
 from .flows.base import Bijection
 from .nn.module import Module
 
@@ -104,13 +112,12 @@ class FlowModel(Module):
         """
         self.check_data(x)
         try:
-            z, logdet = self.flow.forward(x)
+            log_q, _, _ = self._log_prob_pass(x)
         except Exception as err:
             diagnosis = diagnose_nll(self, x, backward=False)
             if diagnosis.found and diagnosis.stage != "error":  # a NaN upstream made a later layer fail
                 raise NonFiniteError(f"log_prob failed ({type(err).__name__}) after {diagnosis}.", diagnosis) from err
             raise
-        log_q = self.base.log_prob(z) + logdet  # (N,)
         xp = get_array_module(log_q)
         if bool(xp.any(xp.isnan(log_q) | (log_q == xp.inf))):
             diagnosis = diagnose_nll(self, x, backward=False)
@@ -121,6 +128,23 @@ class FlowModel(Module):
                 diagnosis,
             )
         return log_q
+
+    def _log_prob_pass(self, x):
+        """The density pass without checks: (log q(x) (N,), z, logdet); keeps z for ``log_prob_backward``."""
+        z, logdet = self.flow.forward(x)
+        self._save_cache("log_prob", z)
+        return self.base.log_prob(z) + logdet, z, logdet  # log q = log p(z) + log|det dz/dx|
+
+    def log_prob_backward(self, dlog_q):
+        """Back-propagate dL/dlog_q (N,) of the last ``log_prob`` through the base and the flow.
+
+        Adds dL/dtheta to every parameter's ``grads``; returns dL/dx
+        (N, *event_shape).
+        """
+        z = self._take_cache("log_prob", "log_prob_backward")
+        per_sample = dlog_q.reshape((-1,) + (1,) * (z.ndim - 1))  # (N, 1, ...)
+        # log q = log p(z) + logdet: dL/dz = dL/dlog_q * score(z), dL/dlogdet = dL/dlog_q
+        return self.flow.backward(per_sample * self.base.score(z), dlog_q)
 
     def nll(self, x):
         """Mean negative log-likelihood -(1/N) sum log q(x_n), in nats (0-d array)."""
@@ -134,14 +158,10 @@ class FlowModel(Module):
         """
         self._check_array(x)  # shape and dtype only: no read-back in the training loop
         self.last_batch = ("nll", x)  # for a layer-by-layer re-run if training diverges
-        xp = get_array_module(x)
-        z, logdet = self.flow.forward(x)
-        log_q = self.base.log_prob(z) + logdet  # (N,)
-        n = x.shape[0]
-        dz = -self.base.score(z) / n  # dL/dz for L = -mean(log p(z) + logdet)
-        dlogdet = xp.full(n, -1.0 / n, dtype=logdet.dtype)
-        self.flow.backward(dz, dlogdet)
-        return -log_q.mean()
+        log_q, _, _ = self._log_prob_pass(x)
+        loss, dlog_q = metrics.nll_and_gradient(log_q)
+        self.log_prob_backward(dlog_q)
+        return loss
 
     # -- sampling ------------------------------------------------------------
 
@@ -154,7 +174,7 @@ class FlowModel(Module):
         n = check_positive_int(n, "n")
         temperature = check_positive_float(temperature, "temperature")
         dtype = self._check_dtype(dtype)
-        rng = rng if rng is not None else make_rng(None, self._param_module())
+        rng = rng if rng is not None else make_rng(None, self.xp)
         z = self.base.sample(n, rng, dtype, temperature)
         x = self.flow.inverse(z)[0]
         xp = get_array_module(x)
@@ -165,23 +185,48 @@ class FlowModel(Module):
             )
         return x
 
-    def sample_with_log_prob(self, n, rng=None, dtype=None):
-        """(x, log q(x)) for n samples drawn through the inverse pass.
+    def sample_and_log_prob(self, n, rng=None, dtype=None):
+        """(x, log q(x)) for n samples drawn through the inverse pass; keeps what ``sample_backward`` needs.
 
         Raises ``NonFiniteError`` naming the first layer that produced a NaN or
         infinity, as ``sample`` does.
         """
         n = check_positive_int(n, "n")
         dtype = self._check_dtype(dtype)
-        rng = rng if rng is not None else make_rng(None, self._param_module())
+        rng = rng if rng is not None else make_rng(None, self.xp)
         z0 = self.base.sample(n, rng, dtype)
-        x, logdet_inv = self.flow.inverse(z0)  # logdet_inv = log|det dx/dz0|
-        log_q = self.base.log_prob(z0) - logdet_inv  # (n,)
+        x, log_q = self._sample_pass(z0)
         xp = get_array_module(x)
         if not bool(xp.isfinite(x).all() & xp.isfinite(log_q).all()):
             diagnosis = diagnose_sampling(self, z0)
-            raise NonFiniteError(f"sample_with_log_prob produced NaN or infinite values: {diagnosis}.", diagnosis)
+            raise NonFiniteError(f"sample_and_log_prob produced NaN or infinite values: {diagnosis}.", diagnosis)
         return x, log_q
+
+    def sample_with_log_prob(self, n, rng=None, dtype=None):
+        """Deprecated name of ``sample_and_log_prob`` (the name nflows and zuko use)."""
+        warnings.warn(
+            "FlowModel.sample_with_log_prob is deprecated; call sample_and_log_prob (same arguments and results).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.sample_and_log_prob(n, rng, dtype)
+
+    def _sample_pass(self, z0):
+        """The sampling pass without checks: (x, log q(x)) from base noise z0; keeps z0 for ``sample_backward``."""
+        x, logdet_inv = self.flow.inverse(z0)  # logdet_inv = log|det dx/dz0|
+        self._save_cache("sample", z0)
+        return x, self.base.log_prob(z0) - logdet_inv  # (N,)
+
+    def sample_backward(self, dx, dlog_q):
+        """Back-propagate dL/dx and dL/dlog_q (N,) of the last ``sample_and_log_prob`` through the flow and base.
+
+        Adds dL/dtheta to every parameter's ``grads``; returns dL/dz0 of the
+        base noise (N, *event_shape), for a caller that needs it.
+        """
+        z0 = self._take_cache("sample", "sample_backward")
+        # log q = log p(z0) - logdet_inv: dL/dlogdet_inv = -dL/dlog_q
+        dz0 = self.flow.inverse_backward(dx, -dlog_q)
+        return dz0 + dlog_q.reshape((-1,) + (1,) * (z0.ndim - 1)) * self.base.score(z0)
 
     def reverse_kl_and_backward(self, energy, n, rng):
         """Monte Carlo E_q[log q(x) + U(x)] on n samples; adds its gradient to ``grads``.
@@ -199,30 +244,21 @@ class FlowModel(Module):
                 f"energy must have energy(x) and grad(x) (e.g. data.energy.get_energy('U1')); "
                 f"got {type(energy).__name__}."
             )
-        xp = self._param_module()
-        z0 = self.base.sample(n, rng, self._param_dtype())
+        z0 = self.base.sample(n, rng, self.dtype)
         self.last_batch = ("reverse_kl", z0, energy)  # for a layer-by-layer re-run if training diverges
-        x, logdet_inv = self.flow.inverse(z0)
-        log_q = self.base.log_prob(z0) - logdet_inv  # (N,)
-        u = energy.energy(x)
-        # L = (1/N) sum [log p(z0) - logdet_inv + U(x)], z0 fixed noise
-        dx = energy.grad(x) / n
-        dlogdet = xp.full(n, -1.0 / n, dtype=logdet_inv.dtype)
-        self.flow.inverse_backward(dx, dlogdet)
-        return (log_q + u).mean()
+        x, log_q = self._sample_pass(z0)
+        loss, dx, dlog_q = metrics.reverse_kl_and_gradient(x, log_q, energy)
+        self.sample_backward(dx, dlog_q)
+        return loss
 
     def bits_per_dim(self, log_prob, n_levels=None):
-        """Convert log-likelihoods (nats per sample) to bits per dimension.
+        """Convert log-likelihoods (nats per sample) to bits per dimension (``metrics.bits_per_dim``).
 
         Continuous data: bpd = -log q / (D ln 2). Discrete data read as
         ``n_levels`` bins per dimension (v = (x + u) / k): the same, plus the
         bin width correction D ln k, i.e. -(log q(v) - D ln k) / (D ln 2).
         """
-        if n_levels is not None:
-            check_positive_int(n_levels, "n_levels")
-        d = math.prod(self.event_shape)
-        correction = d * math.log(n_levels) if n_levels else 0.0
-        return -(log_prob - correction) / (d * math.log(2))
+        return metrics.bits_per_dim(log_prob, math.prod(self.event_shape), n_levels)
 
     def set_recompute(self, recompute):
         """Memory by inversion for every Flow inside this model: None or "invert"; returns self.
@@ -245,24 +281,30 @@ class FlowModel(Module):
                 module.recompute = recompute
         return self
 
+    # -- where the parameters live ---------------------------------------------
+
+    @property
+    def dtype(self):
+        """The parameters' dtype (float32 to train, float64 to check); new samples default to it."""
+        params = self.params
+        return next(iter(params.values())).dtype if params else DEFAULT_DTYPE
+
+    @property
+    def xp(self):
+        """The array module (NumPy or CuPy) the parameters live on; make data and noise there."""
+        params = self.params
+        return get_array_module(next(iter(params.values()))) if params else get_backend()
+
     # -- helpers -------------------------------------------------------------
 
     def _check_dtype(self, dtype):
         """The sampling dtype: the parameters' by default; a float dtype or a TypeError."""
         if dtype is None:
-            return self._param_dtype()
+            return self.dtype
         try:
-            kind = self._param_module().dtype(dtype).kind
+            kind = self.xp.dtype(dtype).kind
         except TypeError:
             kind = None
         if kind != "f":
             raise TypeError(f"dtype must be a float dtype (numpy.float32 or numpy.float64); got {dtype!r}.")
         return dtype
-
-    def _param_dtype(self):
-        params = self.params
-        return next(iter(params.values())).dtype if params else DEFAULT_DTYPE
-
-    def _param_module(self):
-        params = self.params
-        return get_array_module(next(iter(params.values()))) if params else get_backend()

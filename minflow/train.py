@@ -17,7 +17,8 @@ import math
 import time
 
 from .backend import get_array_module, make_rng
-from .diagnostics import check_positive_int, diagnose_last_batch
+from .checks import check_positive_int
+from .diagnostics import diagnose_last_batch
 from .optim import Adam
 
 __all__ = ["TrainingDiverged", "fit", "fit_samples", "progress_bar"]
@@ -236,7 +237,7 @@ def fit_samples(model, sample, n_steps, batch_size=512, lr=1e-3, seed=0, optimiz
         raise TypeError(f"sample must be a function f(n, rng) -> (n, D) array; got {type(sample).__name__}.")
     rng = make_rng(seed)
     optimizer = optimizer or Adam(model.params, model.grads, lr=lr)
-    dtype = model._param_dtype()
+    dtype = model.dtype
 
     def loss_and_backward(step):
         x = sample(batch_size, rng)

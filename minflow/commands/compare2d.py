@@ -47,7 +47,7 @@ def with_batch_norm(model, momentum=0.1):
     from ..model import FlowModel
 
     dim = model.event_shape[0]
-    dtype = model._param_dtype()
+    dtype = model.dtype
     layers = []
     for layer in model.flow.layers:
         layers += [layer, BatchNorm(dim, momentum=momentum, dtype=dtype)]
@@ -146,7 +146,7 @@ def run(args):
                 f"(test NLL {nll:.4f}, H {toy.entropy:.4f}; {result['ms_per_step']:.1f} ms/step)",
                 flush=True,
             )
-            panels[(density, name)] = viz.density_grid(model.log_prob, toy.box, n=150, dtype=model._param_dtype())[2]
+            panels[(density, name)] = viz.density_grid(model.log_prob, toy.box, n=150, dtype=model.dtype)[2]
             data["seconds"] = time.perf_counter() - start
             write_json(args.json, data)
     data["table"] = markdown_table(runs, args.densities, args.models)

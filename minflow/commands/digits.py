@@ -33,6 +33,7 @@ from ..backend import make_rng, to_device, to_numpy
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.digits import N_LEVELS, load_digits, train_val_split
 from ..flows.preprocessing import dequantize
+from ..metrics import bits_per_dim
 from ..optim import Adam
 from ..train import fit
 from ..zoo.d8 import d8, evaluate_bpd
@@ -116,7 +117,7 @@ def keep_freed_memory():
 
 def nll_to_bpd(nll, d=64, n_levels=N_LEVELS):
     """Mean -log q(v) in nats per image to bits per dimension of the discrete data."""
-    return (nll + d * math.log(n_levels)) / (d * math.log(2))
+    return bits_per_dim(-nll, d, n_levels)
 
 
 def _config(args):
@@ -130,7 +131,7 @@ def _best_path(path):
 
 def _train_epoch(model, optimizer, images, rng, batch_size, desc, progress):
     """One epoch of shuffled batches; returns (train bpd, seconds of the training loop, steps)."""
-    xp, dtype = model._param_module(), model._param_dtype()
+    xp, dtype = model.xp, model.dtype
     perm = rng.permutation(len(images))
     batches = [perm[i : i + batch_size] for i in range(0, len(images), batch_size)]  # last partial batch kept
     total = [0.0]  # sum over images of -log q(v), kept on the device
@@ -275,7 +276,7 @@ def draw_figures(model, test_images, test_labels, history, out, seed=0):
     from matplotlib.figure import Figure
 
     os.makedirs(out, exist_ok=True)
-    xp, dtype = model._param_module(), model._param_dtype()
+    xp, dtype = model.xp, model.dtype
 
     fig = Figure(figsize=(9, 4.8))
     for ax, temperature in zip(fig.subplots(1, 2), (1.0, 0.7)):

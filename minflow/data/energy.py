@@ -233,6 +233,5 @@ def reverse_kl(model, target, n_samples=10**5, seed=1234):
     (and an optimizer holding its arrays) is left alone. Returns (kl, stderr).
     """
     model64 = copy.deepcopy(model).astype(numpy.float64)
-    xp = model64._param_module()
-    x, log_q = model64.sample_with_log_prob(int(n_samples), make_rng(seed, xp), dtype=numpy.float64)
+    x, log_q = model64.sample_and_log_prob(int(n_samples), make_rng(seed, model64.xp), dtype=numpy.float64)
     return reverse_kl_from_samples(x, log_q, target)

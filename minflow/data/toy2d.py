@@ -25,7 +25,7 @@ import math
 import numpy
 
 from ..backend import get_array_module, logsumexp, make_rng, to_numpy
-from ..diagnostics import check_positive_int
+from ..checks import check_positive_int
 
 __all__ = [
     "ENTROPY",

@@ -31,6 +31,7 @@ from ..flows.image_coupling import ImageAffineCoupling
 from ..flows.image_masks import channel_mask, checkerboard_mask
 from ..flows.preprocessing import Logit, dequantize
 from ..flows.squeeze import Squeeze
+from ..metrics import bits_per_dim
 from ..model import FlowModel
 from ..nn.conv2d import Conv2d
 
@@ -105,8 +106,7 @@ def evaluate_bpd(model, images, n_levels=D8_N_LEVELS, n_draws=10, seed=0, batch_
         dict with "bpd" and "iw_bpd" (Python floats).
     """
     images = numpy.asarray(images)
-    xp = model._param_module()
-    dtype = model._param_dtype()
+    xp, dtype = model.xp, model.dtype
     rng = numpy.random.default_rng(seed)
     d = math.prod(images.shape[1:])
     log_q = numpy.empty((n_draws, len(images)))  # nats per image, on the host
@@ -117,7 +117,7 @@ def evaluate_bpd(model, images, n_levels=D8_N_LEVELS, n_draws=10, seed=0, batch_
             log_q[draw, start : start + len(batch)] = to_numpy(model.log_prob(batch))
 
     def to_bpd(lq):
-        return float(-(lq - d * math.log(n_levels)).mean() / (d * math.log(2)))
+        return float(bits_per_dim(lq, d, n_levels).mean())
 
     peak = log_q.max(axis=0)
     iw = peak + numpy.log(numpy.exp(log_q - peak).mean(axis=0))  # log mean_draws q(v), per image

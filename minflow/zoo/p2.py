@@ -85,7 +85,7 @@ def fit_reverse_kl(
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-    rng = make_rng(seed, model._param_module())
+    rng = make_rng(seed, model.xp)
     optimizer = optimizer or Adam(model.params, model.grads, lr=lr)
 
     def loss_and_backward(step):

@@ -169,7 +169,7 @@ def _model_cases():
             ["temperature", "nan"],
         ),
         Case(area, "`sample(n, dtype=int32)`", lambda: m.sample(4, dtype=numpy.int32), TypeError, ["dtype", "float"]),
-        Case(area, "`sample_with_log_prob(n)`, n = -1", lambda: m.sample_with_log_prob(-1), ValueError, ["n", "-1"]),
+        Case(area, "`sample_and_log_prob(n)`, n = -1", lambda: m.sample_and_log_prob(-1), ValueError, ["n", "-1"]),
         Case(
             area,
             "`reverse_kl_and_backward(energy, n)`, n = 0",

@@ -209,7 +209,7 @@ def test_planar_with_w_exactly_zero_is_a_clear_error_at_the_model_boundary():
     with pytest.raises(NonFiniteError, match=r"layer 1 \(Planar\): its inverse output x is non-finite"):
         model.sample(8, numpy.random.default_rng(0))
     with pytest.raises(NonFiniteError, match=r"layer 1 \(Planar\)"):
-        model.sample_with_log_prob(8, numpy.random.default_rng(0))
+        model.sample_and_log_prob(8, numpy.random.default_rng(0))
     # the density pass: layer 1 gives NaN, so layer 2's solver cannot converge; the error names layer 1
     with pytest.raises(NonFiniteError, match=r"PlanarInverseError.*layer 1 \(Planar\): its forward output z"):
         model.log_prob(numpy.zeros((2, 2), F32))

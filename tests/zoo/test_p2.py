@@ -34,7 +34,7 @@ def test_p2_models_are_stacks_of_layers(build, layer_class, n_params):
 def test_p2_model_log_prob_agrees_with_sampling(build):
     # log q(x) through the numerical inverse equals log q of the sampling pass
     model = build(6, dtype=numpy.float64, seed=0)
-    x, log_q = model.sample_with_log_prob(200, make_rng(0))
+    x, log_q = model.sample_and_log_prob(200, make_rng(0))
     numpy.testing.assert_allclose(model.log_prob(x), log_q, atol=1e-9)
 
 
