@@ -27,7 +27,7 @@ ALLOWED_NUMPY = {
     "gradcheck.py": "host index tables and per-entry failure tables",
     "zoo/*.py": "host masks and index tables for model constructors",
     "data/*": "data files are read and generated on the host",
-    "viz.py": "plots convert with to_numpy first",
+    "viz/*": "plots convert with to_numpy first",
     "commands/*": "the command line works on the host",
     "checkpoint.py": "files are written from host copies",
 }

@@ -1,4 +1,4 @@
-"""Tests for minflow/viz.py: density grids, the PNG figures and the warping animation.
+"""Tests for minflow/viz/: density grids, the PNG figures and the warping animation.
 
 Each figure is written to a temporary folder (never over the committed
 figures) and read back as an image; density_grid is checked against closed
