@@ -5,6 +5,10 @@ backward pass (``loss_and_backward``), let the optimizer update the
 parameters. The loss is read back to the host only every ``log_every``
 steps (a GPU would otherwise wait on every step).
 
+``fit_epochs`` runs epochs of maximum likelihood on integer images
+(dequantised afresh in every batch), each followed by an evaluation in
+bits per dimension, and keeps the history a command can save and resume.
+
 The guard against divergence works at those checks too. A good check (finite
 loss, finite gradients) keeps a copy of the parameters, buffers and
 optimizer state. A bad one restores that copy, re-runs the failing batch
@@ -16,12 +20,14 @@ a checkpoint, and raises ``TrainingDiverged`` with all of it in the message.
 import math
 import time
 
-from .backend import get_array_module, make_rng
+from .backend import get_array_module, make_rng, to_device
 from .checks import check_positive_int
 from .diagnostics import diagnose_last_batch
+from .flows.preprocessing import dequantize
+from .metrics import bits_per_dim
 from .optim import Adam
 
-__all__ = ["TrainingDiverged", "fit", "fit_samples", "progress_bar"]
+__all__ = ["TrainingDiverged", "fit", "fit_epochs", "fit_samples", "new_epoch_history", "progress_bar", "train_epoch"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -246,3 +252,114 @@ def fit_samples(model, sample, n_steps, batch_size=512, lr=1e-3, seed=0, optimiz
         return model.nll_and_backward(x.astype(dtype, copy=False))
 
     return fit(model, loss_and_backward, n_steps, optimizer, **kwargs)
+
+
+# -- epochs over a set of images ---------------------------------------------------------
+
+
+def train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc=None, progress=True):
+    """One epoch of maximum likelihood on integer images, in shuffled batches.
+
+    Each batch (the last, partial one kept) is dequantised with fresh noise,
+    v = (x + u) / k (``flows.preprocessing.dequantize``), and takes one
+    optimizer step through ``fit``.
+
+    Args:
+        model: a FlowModel over v in [0, 1)^(C, H, W). optimizer: over its params.
+        images: integer array (N, C, H, W), values 0 .. n_levels - 1 (host).
+        rng: host generator for the shuffle and the noise.
+        batch_size: images per step. n_levels: k.
+        desc, progress: the progress bar.
+
+    Returns:
+        (the epoch's mean training loss in bits per dimension, seconds of the training loop, steps).
+    """
+    xp, dtype = model.xp, model.dtype
+    perm = rng.permutation(len(images))
+    batches = [perm[i : i + batch_size] for i in range(0, len(images), batch_size)]  # last partial batch kept
+    total = [0.0]  # sum over images of -log q(v), kept on the device
+
+    def loss_and_backward(step):
+        idx = batches[step]
+        v, _ = dequantize(images[idx], n_levels, rng, dtype)  # fresh noise for every batch, (B, C, H, W)
+        loss = model.nll_and_backward(to_device(v, xp))
+        total[0] = total[0] + loss * len(idx)
+        return loss
+
+    history = fit(
+        model, loss_and_backward, len(batches), optimizer, log_every=len(batches), progress=progress, desc=desc
+    )
+    d = math.prod(images.shape[1:])
+    return float(bits_per_dim(-float(total[0]) / len(images), d, n_levels)), history["seconds"], len(batches)
+
+
+def new_epoch_history():
+    """(history, state) of a run of ``fit_epochs`` before its first epoch (JSON-able, for checkpoints)."""
+    history = {"train_bpd": [], "test_bpd": [], "test_iw_bpd": [], "val_bpd": []}
+    state = {"epoch": 0, "best_epoch": None, "best_val_bpd": None, "train_seconds": 0.0, "steps": 0, "seconds": 0.0}
+    return history, state
+
+
+def fit_epochs(
+    model,
+    optimizer,
+    images,
+    epochs,
+    rng,
+    batch_size,
+    n_levels,
+    evaluate,
+    test_images,
+    val_images=None,
+    history=None,
+    state=None,
+    on_epoch=None,
+    progress=True,
+):
+    """Epochs ``state["epoch"] + 1 .. epochs`` of ``train_epoch``, each followed by an evaluation.
+
+    Args:
+        model, optimizer, images, rng, batch_size, n_levels: as ``train_epoch``.
+        epochs: the last epoch to run (a resumed run continues after ``state["epoch"]``).
+        evaluate: ``evaluate(images) -> {"bpd": ..., "iw_bpd": ...}`` (e.g. ``zoo.d8.evaluate_bpd``
+            with its settings bound), run on ``test_images`` and ``val_images`` after every epoch.
+        val_images: held-out images whose best epoch is tracked, or None.
+        history, state: from ``new_epoch_history()`` or a checkpoint; updated in place.
+        on_epoch: ``on_epoch(epoch, line, improved)`` after every epoch, for output,
+            checkpoints and the best model: ``line`` the epoch's summary, ``improved``
+            True when the validation bpd is the best so far.
+        progress: show a progress bar per epoch.
+
+    Returns:
+        (history, state): per-epoch lists "train_bpd", "test_bpd", "test_iw_bpd",
+        "val_bpd"; "epoch", "best_epoch", "best_val_bpd", "train_seconds", "steps",
+        "seconds".
+    """
+    if history is None or state is None:
+        history, state = new_epoch_history()
+    start = time.perf_counter() - state["seconds"]
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        desc = f"epoch {epoch}/{epochs}"
+        train_bpd, seconds, steps = train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc, progress)
+        test = evaluate(test_images)
+        history["train_bpd"].append(train_bpd)
+        history["test_bpd"].append(test["bpd"])
+        history["test_iw_bpd"].append(test["iw_bpd"])
+        line = f"epoch {epoch}: train {train_bpd:.4f}  test {test['bpd']:.4f} bpd"
+        improved = False
+        if val_images is not None:
+            val_bpd = evaluate(val_images)["bpd"]
+            history["val_bpd"].append(val_bpd)
+            line += f"  val {val_bpd:.4f}"
+            if state["best_val_bpd"] is None or val_bpd < state["best_val_bpd"]:
+                state["best_epoch"], state["best_val_bpd"] = epoch, val_bpd
+                improved = True
+        state.update(
+            epoch=epoch,
+            train_seconds=state["train_seconds"] + seconds,
+            steps=state["steps"] + steps,
+            seconds=time.perf_counter() - start,
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, line, improved)
+    return history, state

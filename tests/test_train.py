@@ -135,3 +135,58 @@ def test_fit_rejects_bad_arguments():
         fit(model, lambda step: 0.0, 0, optimizer, progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         fit_samples(model, get_toy("gaussians8").sample, 5, batch_size=0, progress=False)
+
+
+def test_fit_epochs_trains_evaluates_and_resumes_to_the_same_run():
+    """Two epochs at once equal one epoch, then one more from the saved history, state and generator."""
+    import numpy
+
+    from minflow.optim import Adam
+    from minflow.train import fit_epochs, new_epoch_history
+    from minflow.zoo import d8
+    from minflow.zoo.d8 import evaluate_bpd
+
+    images = numpy.random.default_rng(0).integers(0, 17, (12, 1, 4, 4))
+    test, val = images[:4], images[4:8]
+
+    def run(stop_after, resume=None):
+        model = d8(size=4, hidden=4, n_blocks=1, dtype=numpy.float64, seed=1)
+        optimizer = Adam(model.params, model.grads, lr=1e-3)
+        rng = numpy.random.default_rng(2)
+        history, state = new_epoch_history()
+        if resume is not None:
+            params, opt_state, rng_state, history, state = resume
+            for k, p in model.params.items():
+                p[...] = params[k]
+            optimizer.load_state(opt_state)
+            rng.bit_generator.state = rng_state
+        calls = []
+        evaluate = lambda x: evaluate_bpd(model, x, 17, n_draws=2)
+        fit_epochs(
+            model,
+            optimizer,
+            images,
+            stop_after,
+            rng,
+            5,
+            17,
+            evaluate,
+            test,
+            val,
+            history,
+            state,
+            on_epoch=lambda epoch, line, improved: calls.append((epoch, improved)),
+            progress=False,
+        )
+        saved = ({k: p.copy() for k, p in model.params.items()}, optimizer.state(), rng.bit_generator.state)
+        return history, state, calls, saved
+
+    history, state, calls, _ = run(2)
+    assert state["epoch"] == 2 and state["steps"] == 6 and [c[0] for c in calls] == [1, 2] and calls[0][1]
+    assert len(history["train_bpd"]) == len(history["test_bpd"]) == len(history["val_bpd"]) == 2
+    assert history["val_bpd"][state["best_epoch"] - 1] == state["best_val_bpd"] == min(history["val_bpd"])
+    h1, s1, _, saved = run(1)
+    h2, _, calls2, _ = run(2, resume=(*saved, h1, s1))
+    assert [c[0] for c in calls2] == [2]
+    for key in ("train_bpd", "test_bpd", "test_iw_bpd", "val_bpd"):
+        numpy.testing.assert_allclose(h2[key], history[key], rtol=1e-12)

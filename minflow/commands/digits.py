@@ -25,17 +25,15 @@ d8_curves.png (bpd per epoch).
 import math
 import os
 import sys
-import time
 
 import numpy
 
 from ..backend import make_rng, to_device, to_numpy
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.digits import N_LEVELS, load_digits, train_val_split
-from ..flows.preprocessing import dequantize
 from ..metrics import bits_per_dim
 from ..optim import Adam
-from ..train import fit
+from ..train import fit_epochs, new_epoch_history
 from ..zoo.d8 import d8, evaluate_bpd
 from . import positive_float, positive_int, write_json
 
@@ -129,26 +127,6 @@ def _best_path(path):
     return f"{root}.best{ext or '.npz'}"
 
 
-def _train_epoch(model, optimizer, images, rng, batch_size, desc, progress):
-    """One epoch of shuffled batches; returns (train bpd, seconds of the training loop, steps)."""
-    xp, dtype = model.xp, model.dtype
-    perm = rng.permutation(len(images))
-    batches = [perm[i : i + batch_size] for i in range(0, len(images), batch_size)]  # last partial batch kept
-    total = [0.0]  # sum over images of -log q(v), kept on the device
-
-    def loss_and_backward(step):
-        idx = batches[step]
-        v, _ = dequantize(images[idx], N_LEVELS, rng, dtype)  # fresh noise for every batch, (B, 1, 8, 8)
-        loss = model.nll_and_backward(to_device(v, xp))
-        total[0] = total[0] + loss * len(idx)
-        return loss
-
-    history = fit(
-        model, loss_and_backward, len(batches), optimizer, log_every=len(batches), progress=progress, desc=desc
-    )
-    return nll_to_bpd(float(total[0]) / len(images)), history["seconds"], len(batches)
-
-
 def run(args):
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH (the file to continue from).")
@@ -167,8 +145,7 @@ def run(args):
     model = d8(hidden=args.hidden, n_blocks=args.blocks, seed=args.seed)
     optimizer = Adam(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay)
     rng = numpy.random.default_rng(args.seed + 1)  # shuffling and dequantisation noise
-    history = {"train_bpd": [], "test_bpd": [], "test_iw_bpd": [], "val_bpd": []}
-    state = {"epoch": 0, "best_epoch": None, "best_val_bpd": None, "train_seconds": 0.0, "steps": 0, "seconds": 0.0}
+    history, state = new_epoch_history()
     best_params = None
     if args.resume and os.path.exists(args.checkpoint):
         extra = load_checkpoint(args.checkpoint, model, optimizer)
@@ -182,33 +159,13 @@ def run(args):
         if not args.quiet:
             print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
 
-    start = time.perf_counter() - state["seconds"]
-    for epoch in range(state["epoch"] + 1, args.epochs + 1):
-        desc = f"epoch {epoch}/{args.epochs}"
-        train_bpd, seconds, steps = _train_epoch(
-            model, optimizer, train_images, rng, args.batch_size, desc, not args.quiet
-        )
-        test = evaluate_bpd(model, test_images, N_LEVELS, args.eval_draws, EVAL_SEED)
-        history["train_bpd"].append(train_bpd)
-        history["test_bpd"].append(test["bpd"])
-        history["test_iw_bpd"].append(test["iw_bpd"])
-        line = f"epoch {epoch}: train {train_bpd:.4f}  test {test['bpd']:.4f} bpd"
-        if val_images is not None:
-            val_bpd = evaluate_bpd(model, val_images, N_LEVELS, args.eval_draws, EVAL_SEED)["bpd"]
-            history["val_bpd"].append(val_bpd)
-            line += f"  val {val_bpd:.4f}"
-            if state["best_val_bpd"] is None or val_bpd < state["best_val_bpd"]:
-                state["best_epoch"], state["best_val_bpd"] = epoch, val_bpd
-                if args.checkpoint:
-                    save_checkpoint(_best_path(args.checkpoint), model, extra={"epoch": epoch, "config": config})
-                else:
-                    best_params = {k: p.copy() for k, p in model.params.items()}
-        state.update(
-            epoch=epoch,
-            train_seconds=state["train_seconds"] + seconds,
-            steps=state["steps"] + steps,
-            seconds=time.perf_counter() - start,
-        )
+    def on_epoch(epoch, line, improved):
+        nonlocal best_params
+        if improved:
+            if args.checkpoint:
+                save_checkpoint(_best_path(args.checkpoint), model, extra={"epoch": epoch, "config": config})
+            else:
+                best_params = {k: p.copy() for k, p in model.params.items()}
         if args.checkpoint:
             extra = {"config": config, "rng": rng.bit_generator.state, "history": history, "state": state}
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
@@ -216,6 +173,26 @@ def run(args):
             write_json(args.json, _results(history, state, config, model))
         if not args.quiet:
             print(f"{line}  ({state['seconds']:.0f} s, {state['train_seconds'] / state['steps']:.3f} s/step)")
+
+    def evaluate(images):
+        return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
+
+    fit_epochs(
+        model,
+        optimizer,
+        train_images,
+        args.epochs,
+        rng,
+        args.batch_size,
+        N_LEVELS,
+        evaluate,
+        test_images,
+        val_images,
+        history,
+        state,
+        on_epoch,
+        progress=not args.quiet,
+    )
 
     if state["best_epoch"] is not None:  # the figures show the best validation epoch's model
         if best_params is not None:
