@@ -171,3 +171,12 @@ def test_animate_warping_with_density_heatmap(warped_model, tmp_path):
 def test_animate_warping_rejects_zero_frames(warped_model, tmp_path):
     with pytest.raises(ValueError, match="frames_per_layer must be a positive integer"):
         viz.animate_warping(warped_model, get_toy("moons"), tmp_path / "x.gif", frames_per_layer=0)
+
+
+def test_tile_images_places_each_image_with_nan_gaps():
+    images = numpy.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3) / 30
+    out = viz.tile_images(images, n_cols=2)
+    assert out.shape == (3 * 3 - 1, 2 * 4 - 1)  # 3 rows of (2 + gap), 2 columns of (3 + gap), minus the last gaps
+    numpy.testing.assert_array_equal(out[3:5, 4:7], images[3])  # row 1, column 1
+    assert numpy.isnan(out[2]).all() and numpy.isnan(out[:, 3]).all()  # the gaps
+    assert numpy.isnan(out[6:8, 4:7]).all()  # no sixth image

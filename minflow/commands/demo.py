@@ -17,11 +17,10 @@ in density, samples, warping, loss; ``--json`` writes the numbers and
 import math
 import os
 
-import numpy
-
-from ..backend import make_rng, to_numpy
+from ..backend import make_rng
 from ..checkpoint import save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
+from ..metrics import dataset_nll
 from . import add_training_args, fit_toy, positive_int, write_json
 
 __all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
@@ -75,11 +74,8 @@ def evaluate_nll(model, toy, n, seed=TEST_SEED):
     """
     rng = make_rng(seed)
     dtype = next(iter(model.params.values())).dtype
-    total = 0.0
-    for start in range(0, n, _EVAL_BATCH):
-        x = toy.sample(min(_EVAL_BATCH, n - start), rng, dtype)  # (B, 2)
-        total += float(to_numpy(model.log_prob(x).astype(numpy.float64).sum()))
-    return -total / n
+    batches = (toy.sample(min(_EVAL_BATCH, n - start), rng, dtype) for start in range(0, n, _EVAL_BATCH))  # (B, 2)
+    return dataset_nll(model.log_prob, batches)
 
 
 def run(args):

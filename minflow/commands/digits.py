@@ -22,7 +22,6 @@ d8_interpolation.png (straight lines in latent space between test digits),
 d8_curves.png (bpd per epoch).
 """
 
-import math
 import os
 import sys
 
@@ -228,29 +227,11 @@ def _results(history, state, config, model):
 # -- figures ------------------------------------------------------------------
 
 
-def _tile(images, n_cols, gap=1):
-    """(n, 8, 8) images in [0, 1] -> one host array of rows of n_cols, separated by gap pixels of NaN."""
-    n, h, w = images.shape
-    n_rows = math.ceil(n / n_cols)
-    out = numpy.full((n_rows * (h + gap) - gap, n_cols * (w + gap) - gap), numpy.nan)
-    for k in range(n):
-        i, j = divmod(k, n_cols)
-        out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = images[k]
-    return out
-
-
-def _show(ax, images, n_cols, title):
-    import matplotlib
-
-    cmap = matplotlib.colormaps["gray_r"].with_extremes(bad="#c8d4e0")  # ink dark on white, gaps light blue
-    ax.imshow(_tile(numpy.clip(images, 0, 1), n_cols), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title, fontsize=10)
-    ax.set_axis_off()
-
-
 def draw_figures(model, test_images, test_labels, history, out, seed=0):
     """Samples at T = 1.0 and 0.7, reconstructions, latent interpolations, bpd curves, into folder ``out``."""
     from matplotlib.figure import Figure
+
+    from ..viz.images import show_images
 
     os.makedirs(out, exist_ok=True)
     xp, dtype = model.xp, model.dtype
@@ -258,7 +239,7 @@ def draw_figures(model, test_images, test_labels, history, out, seed=0):
     fig = Figure(figsize=(9, 4.8))
     for ax, temperature in zip(fig.subplots(1, 2), (1.0, 0.7)):
         v = to_numpy(model.sample(64, rng=make_rng(seed, xp), temperature=temperature))[:, 0]
-        _show(ax, v, 8, f"samples, temperature {temperature}")
+        show_images(ax, v, 8, f"samples, temperature {temperature}")
     fig.tight_layout()
     fig.savefig(os.path.join(out, FIGURES[0]), dpi=120)
 
@@ -269,7 +250,7 @@ def draw_figures(model, test_images, test_labels, history, out, seed=0):
     fig = Figure(figsize=(9, 1.9))
     ax = fig.subplots()
     both = numpy.concatenate([to_numpy(v)[:, 0], to_numpy(v_back)[:, 0]])
-    _show(ax, both, 16, f"test digits (top) and inverse(forward(x)) (bottom); max |error| {error:.1e}")
+    show_images(ax, both, 16, f"test digits (top) and inverse(forward(x)) (bottom); max |error| {error:.1e}")
     fig.tight_layout()
     fig.savefig(os.path.join(out, FIGURES[1]), dpi=120)
 
@@ -281,7 +262,7 @@ def draw_figures(model, test_images, test_labels, history, out, seed=0):
     path = xp.concatenate([(1 - t) * z[2 * k] + t * z[2 * k + 1] for k in range(len(pairs))])  # (50, 4, 4, 4)
     frames = to_numpy(model.flow.inverse(path)[0])[:, 0]
     fig = Figure(figsize=(6, 3.4))
-    _show(fig.subplots(), frames, 10, "straight lines in latent space between test digits")
+    show_images(fig.subplots(), frames, 10, "straight lines in latent space between test digits")
     fig.tight_layout()
     fig.savefig(os.path.join(out, FIGURES[2]), dpi=120)
 

@@ -1,7 +1,8 @@
 """Pictures of 2D flows: density heatmaps, samples, layer-by-layer warping, loss curves, animations.
 
 One file per kind of picture: ``plots2d`` (densities, samples, loss),
-``warping`` (the flow layer by layer), ``animation`` (the same as a GIF);
+``warping`` (the flow layer by layer), ``animation`` (the same as a GIF),
+``images`` (grids of small images);
 ``style`` holds the colours, the projector style and the figure plumbing.
 
 Every plotting function takes a model (a ``FlowModel`` on 2D data) and/or a
@@ -22,6 +23,7 @@ Conventions:
 """
 
 from .animation import animate_warping
+from .images import show_images, tile_images
 from .plots2d import density_grid, plot_density_comparison, plot_loss, plot_samples
 from .style import DENSITY_CMAP, POINT_CMAP, STYLE, save_figure
 from .warping import plot_warping
@@ -37,4 +39,6 @@ __all__ = [
     "plot_samples",
     "plot_warping",
     "save_figure",
+    "show_images",
+    "tile_images",
 ]
