@@ -201,8 +201,8 @@ class ActNorm(Bijection):
     # -- memory by inversion: the affine map with the current parameters, never the initialisation --
 
     def recompute_error(self, direction):
+        """None: both directions rebuild by the affine map (below)."""
         _check_direction(direction)
-        # both directions rebuild by the affine map (below)
 
     def rebuild_input(self, out, direction):
         _check_direction(direction)

@@ -191,8 +191,8 @@ class Inverse(Bijection):
         return self.layer.backward(dx, dlogdet)
 
     def recompute_error(self, direction):
+        """None: the wrapped layer answers for itself."""
         _check_direction(direction)
-        # the wrapped layer answers for itself
 
     def rebuild_input(self, out, direction):
         return self.layer.rebuild_input(out, _opposite(direction))

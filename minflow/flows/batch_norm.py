@@ -270,8 +270,8 @@ class BatchNorm(Bijection):
     # -- memory by inversion: the recorded statistics, no running-average update ------
 
     def recompute_error(self, direction):
+        """None: both directions rebuild with the statistics their pass recorded (below)."""
         _check_direction(direction)
-        # both directions rebuild with the statistics their pass recorded (below)
 
     def rebuild_input(self, out, direction):
         _check_direction(direction)

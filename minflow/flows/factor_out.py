@@ -76,8 +76,8 @@ class FactorOut(Bijection):
     # -- memory by inversion: the factored channels are their own input ---------
 
     def recompute_error(self, direction):
+        """None: the inner flow answers for itself."""
         _check_direction(direction)
-        # the inner flow answers for itself
 
     def rebuild_input(self, out, direction):
         return self._join(self.inner.rebuild_input(out[:, : self.keep], direction), out[:, self.keep :])

@@ -131,8 +131,8 @@ class Flow(Bijection):
         return reversed(self.layers) if direction == "forward" else iter(self.layers)
 
     def recompute_error(self, direction):
+        """None: its layers answer for themselves."""
         _check_direction(direction)
-        # its layers answer for themselves
 
     def rebuild_input(self, out, direction):
         _check_direction(direction)
