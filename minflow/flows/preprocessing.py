@@ -139,8 +139,7 @@ class Logit(Bijection):
         return dv * q * (1 - q) / (1 - 2 * self.alpha) + dlogdet.reshape(-1, *extra) * (1 - 2 * q)
 
     def rebuild_input(self, x, direction):
-        inp = super().rebuild_input(x, direction)
-        if direction == "inverse":  # x = v; inp = y = logit(q), q = a + (1 - 2a) v
+        if direction == "inverse":  # x = v; its input y = logit(q), q = a + (1 - 2a) v
             q = self.alpha + (1 - 2 * self.alpha) * x
             n_saturated = int(((q < self.REBUILD_MARGIN) | (q > 1 - self.REBUILD_MARGIN)).sum())  # one read-back
             if n_saturated:
@@ -151,4 +150,4 @@ class Logit(Bijection):
                     "inversion would give wrong gradients. Train through the inverse with recompute=None "
                     "(model.set_recompute(None)) for such samples."
                 )
-        return inp
+        return super().rebuild_input(x, direction)
