@@ -34,7 +34,7 @@ fast-test: $(STAMP)
 	$(PY) -m pytest -q -m "not lessons"
 
 lint: $(STAMP)
-	$(PY) -m ruff check minflow tests benchmarks lessons
+	$(PY) -m ruff check minflow tests benchmarks tools lessons
 
 # The lessons (lessons/NN_topic.py, paired with NN_topic.ipynb): run in full mode,
 # storing outputs in the committed notebooks and figures in figures/.
