@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.minflow-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-gpu fast-test lint figures clean-venv
+.PHONY: demo test test-gpu fast-test lint figures lessons lesson clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,17 @@ fast-test: $(STAMP)
 	$(PY) -m pytest -q -m "not lessons"
 
 lint: $(STAMP)
-	$(PY) -m ruff check minflow tests benchmarks
+	$(PY) -m ruff check minflow tests benchmarks tools lessons
+
+# The lessons (lessons/NN_topic.py, paired with NN_topic.ipynb): run in full mode,
+# storing outputs in the committed notebooks and figures in figures/.
+# `make lesson N=03` runs one; add FAST=1 for a fast run into runs/ instead.
+lessons: $(STAMP)
+	$(PY) tools/run_lessons.py $(if $(FAST),--fast)
+
+lesson: $(STAMP)
+	@test -n "$(N)" || { echo "usage: make lesson N=03 [FAST=1]"; exit 2; }
+	$(PY) tools/run_lessons.py $(N) $(if $(FAST),--fast)
 
 clean-venv:
 	rm -rf $(VENV)
