@@ -72,7 +72,7 @@ print("fast mode" if FAST else "full mode", "| figures ->", FIGDIR)
 #
 # $$\log q(x) = \log\mathcal N(z_0) - \log\left|\det\frac{\partial x}{\partial z_0}\right|.$$
 #
-# `FlowModel.sample_with_log_prob(n)` returns both. Running the sample back through
+# `FlowModel.sample_and_log_prob(n)` returns both. Running the sample back through
 # `forward` must give the same number (in float32, to about $10^{-5}$ relative). We
 # use R2 trained on the eight Gaussians.
 
@@ -81,7 +81,7 @@ toy = get_toy("gaussians8")
 model2d = realnvp_2d(seed=0)
 fit_samples(model2d, toy.sample, N_STEPS_2D, batch_size=512, lr=1e-3, seed=1, progress=False)
 
-x_s, log_q_sampling = model2d.sample_with_log_prob(5, rng=make_rng(2))
+x_s, log_q_sampling = model2d.sample_and_log_prob(5, rng=make_rng(2))
 log_q_density = model2d.log_prob(x_s)
 print("log q from the sampling pass:", log_q_sampling)
 print("log q from the density pass: ", log_q_density)
