@@ -19,6 +19,7 @@ import time
 from .backend import get_array_module, make_rng
 from .diagnostics import check_positive_int, diagnose_last_batch
 from .optim import Adam
+from .threads import with_thread_policy
 
 __all__ = ["TrainingDiverged", "fit", "fit_samples", "progress_bar"]
 
@@ -130,6 +131,7 @@ def progress_bar(total, desc, enabled=True):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
 
 
+@with_thread_policy
 def fit(
     model,
     loss_and_backward,
@@ -158,6 +160,10 @@ def fit(
             ``checkpoint.save_checkpoint`` (atomically) before raising.
         on_diverge: optional ``f(error)`` called with the ``TrainingDiverged``
             error after the last good state is restored, before it is raised.
+
+    The loop runs on ``threads.threads()`` BLAS threads (one unless
+    ``minflow.set_threads`` or ``MINFLOW_THREADS`` says otherwise); the
+    previous setting is restored on return.
 
     Returns:
         history: dict with "step" (list of ints), "loss" (list of floats),
