@@ -23,6 +23,7 @@ from ..backend import make_rng, to_numpy
 from ..checkpoint import save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
 from . import add_training_args, fit_toy, positive_int, write_json
+from .paths import RUNS, check_output_file, check_output_folder
 
 __all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
 
@@ -48,7 +49,9 @@ def add_parser(subparsers):
         help="toy density (default: %(default)s); pinwheel and spirals are sample-only: no entropy, no gap",
     )
     add_training_args(parser, seed_help="seed of the initial weights and the training stream")
-    parser.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=os.path.join(RUNS, "demo"), help="folder for the figures (default: %(default)s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
         "--test-samples",
@@ -82,10 +85,21 @@ def evaluate_nll(model, toy, n, seed=TEST_SEED):
     return -total / n
 
 
+def _check_paths(args):
+    """Every path option can be written (a clear ValueError otherwise), before anything is trained."""
+    if not args.no_figures:
+        check_output_folder(args.out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.checkpoint:
+        check_output_file(args.checkpoint, "--checkpoint", example="r2.npz")
+
+
 def run(args):
     from .. import viz
     from ..zoo import realnvp_2d
 
+    _check_paths(args)
     toy = get_toy(args.dataset)
     model = realnvp_2d(seed=args.seed)
     print(

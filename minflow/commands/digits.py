@@ -36,7 +36,8 @@ from ..flows.preprocessing import dequantize
 from ..optim import Adam
 from ..train import fit
 from ..zoo.d8 import d8, evaluate_bpd
-from . import positive_float, positive_int, write_json
+from . import DeprecatedFlag, positive_float, positive_int, write_json
+from .paths import RUNS, check_output_file, check_output_folder, check_readable_file
 
 __all__ = ["EVAL_SEED", "FIGURES", "VAL_SEED", "add_parser", "keep_freed_memory", "nll_to_bpd", "run"]
 
@@ -58,7 +59,9 @@ def add_parser(subparsers):
         ),
     )
     parser.add_argument("--epochs", type=positive_int, default=20, metavar="N", help="epochs in all (default: 20)")
-    parser.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=os.path.join(RUNS, "digits"), help="folder for the figures (default: %(default)s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="write the per-epoch results as JSON to PATH (every epoch)")
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="save model, optimizer and run state to PATH after every epoch"
@@ -88,7 +91,8 @@ def add_parser(subparsers):
         help="dequantisation draws per evaluation (default: %(default)s, as in D8)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar and the per-epoch lines")
+    parser.add_argument("--quiet", action=DeprecatedFlag, use="--no-progress", dest="no_progress")
     parser.set_defaults(run=run)
 
 
@@ -148,9 +152,23 @@ def _train_epoch(model, optimizer, images, rng, batch_size, desc, progress):
     return nll_to_bpd(float(total[0]) / len(images)), history["seconds"], len(batches)
 
 
-def run(args):
+def _check_paths(args):
+    """Every path option can be written (a clear ValueError otherwise); says so when --resume finds no checkpoint."""
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH (the file to continue from).")
+    if not args.no_figures:
+        check_output_folder(args.out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.checkpoint:
+        exists = check_readable_file(args.checkpoint, "--checkpoint")
+        check_output_file(args.checkpoint, "--checkpoint", example="d8.npz")
+        if args.resume and not exists:
+            print(f"note: --resume: no checkpoint at {args.checkpoint}; a new run starts and saves it there.")
+
+
+def run(args):
+    _check_paths(args)
     if args.blocks < 0:
         raise ValueError(f"--blocks must be >= 0; got {args.blocks}.")
     keep_freed_memory()
@@ -178,14 +196,14 @@ def run(args):
             )
         rng.bit_generator.state = extra["rng"]
         history, state = extra["history"], extra["state"]
-        if not args.quiet:
+        if not args.no_progress:
             print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
 
     start = time.perf_counter() - state["seconds"]
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         desc = f"epoch {epoch}/{args.epochs}"
         train_bpd, seconds, steps = _train_epoch(
-            model, optimizer, train_images, rng, args.batch_size, desc, not args.quiet
+            model, optimizer, train_images, rng, args.batch_size, desc, not args.no_progress
         )
         test = evaluate_bpd(model, test_images, N_LEVELS, args.eval_draws, EVAL_SEED)
         history["train_bpd"].append(train_bpd)
@@ -213,7 +231,7 @@ def run(args):
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
         if args.json:
             write_json(args.json, _results(history, state, config, model))
-        if not args.quiet:
+        if not args.no_progress:
             print(f"{line}  ({state['seconds']:.0f} s, {state['train_seconds'] / state['steps']:.3f} s/step)")
 
     if state["best_epoch"] is not None:  # the figures show the best validation epoch's model
