@@ -32,7 +32,7 @@ pytestmark = pytest.mark.lessons
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT = 300  # seconds per cell; fast mode needs a few
-FAST_BUDGET = 30  # seconds per lesson in fast mode on 2 cores (STYLE.md)
+FAST_BUDGET = 30  # seconds per lesson in fast mode on 2 cores (the lessons' rule)
 # A shared or loaded machine can be several times slower than an idle one; the
 # test fails only on a clear regression, and reports the measured time.
 FAST_LIMIT = 3 * FAST_BUDGET

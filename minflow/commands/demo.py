@@ -1,6 +1,6 @@
 """``python -m minflow demo``: train R2 on a 2D toy density, report NLL - H, draw the figures.
 
-The classroom demo of reference-problems.md, R2: a RealNVP with 8 affine
+The classroom demo of docs/reference-problems.md, R2: a RealNVP with 8 affine
 couplings trained by maximum likelihood on fresh exact samples (batch 512,
 Adam lr 1e-3, 5,000 steps), then
 

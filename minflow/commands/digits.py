@@ -1,6 +1,6 @@
 """``python -m minflow digits``: train D8, the multi-scale RealNVP, on the 8x8 digits; bpd per epoch; figures.
 
-The recipe of reference-problems.md, D8: 1,497 training and 300 test images
+The recipe of docs/reference-problems.md, D8: 1,497 training and 300 test images
 (intensities 0..16), uniform dequantisation v = (x + u)/17 with fresh noise
 for every batch, Adam (lr 1e-3) with coupled L2 weight decay 5e-5 on every
 parameter, batch 64, batches reshuffled every epoch with the last partial
@@ -53,7 +53,7 @@ def add_parser(subparsers):
         "digits",
         help="train the D8 multi-scale RealNVP on the 8x8 digits; bits/dim per epoch; figures",
         description=(
-            "Train D8 (reference-problems.md) on the 1,497 training digits, report train and test bits per "
+            "Train D8 (docs/reference-problems.md) on the 1,497 training digits, report train and test bits per "
             "dimension after every epoch, and draw samples, reconstructions, latent interpolations and the "
             "bpd curves."
         ),

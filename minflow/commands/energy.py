@@ -3,7 +3,7 @@
     python -m minflow energy --target U1 --flow planar --layers 32 --steps 10000 --json out.json
 
 Trains in float32 with the P2 recipe (batch 256, Adam lr 5e-3, fresh base
-noise each step; reference-problems.md section 3), then estimates
+noise each step; docs/reference-problems.md section 3), then estimates
 KL(q || p) = E_q[log q + U + wall] + ln Z in float64 on 10^5 samples and draws
 the true density beside the trained one, the latter exactly on a grid (through
 the numerical inverse for planar and radial layers). The helpers here are

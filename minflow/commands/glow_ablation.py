@@ -7,7 +7,7 @@ three ways of mixing channels between couplings (a fixed reversal, a fixed
 random shuffle, the learned invertible 1x1 convolution) with additive and
 affine couplings. Here: the two-level ``glow_digits`` model (K steps per
 level), every combination trained with the D8 recipe of
-reference-problems.md (batch 64, Adam lr 1e-3, coupled L2 weight decay 5e-5,
+docs/reference-problems.md (batch 64, Adam lr 1e-3, coupled L2 weight decay 5e-5,
 batches reshuffled every epoch with the last partial one kept, a fresh
 dequantisation of every batch, float32), from the same initial seed and the
 same data order. ActNorm layers are initialised on 512 training images

@@ -1,6 +1,6 @@
 """``python -m minflow warp``: an animated GIF of R2 warping a Gaussian into a 2D toy density and back.
 
-Trains the R2 RealNVP (reference-problems.md, section 3) on the chosen toy
+Trains the R2 RealNVP (docs/reference-problems.md, section 3) on the chosen toy
 density, or loads it from ``--checkpoint``, then draws the points and a grid
 moving through the inverse of each coupling (latent -> data) and back through
 each coupling (data -> latent), interpolated between layers
