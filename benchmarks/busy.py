@@ -4,8 +4,8 @@
 
 A student's laptop is rarely idle: a browser, a video call, another
 notebook. This benchmark starts one competing process that keeps one core
-busy (a pure-Python loop, killed when the benchmark ends and, at the latest,
-after ``--busy-limit`` seconds) and measures, with that process running
+busy (a pure-Python loop in a session of its own, killed when the benchmark
+ends and, at the latest, after ``--busy-limit`` seconds) and measures, with that process running
 ("busy") and stopped by SIGSTOP ("idle"), under two thread policies:
 
     default  the BLAS library's own thread count (OpenBLAS: one per core),
@@ -81,7 +81,9 @@ class BusyNeighbour:
             f"import os, time\nend = time.monotonic() + {self.limit}\n"
             f"while time.monotonic() < end and os.getppid() == {os.getpid()}: pass\n"
         )
-        self.process = subprocess.Popen([sys.executable, "-c", loop])
+        # its own session: Linux's autogroup scheduling shares the CPU fairly between sessions, and a
+        # browser or a video call is another program, not a child of the one it slows down
+        self.process = subprocess.Popen([sys.executable, "-c", loop], start_new_session=True)
         time.sleep(0.5)  # let it reach the loop
         return self
 
@@ -179,7 +181,7 @@ def main(argv=None):
     parser.add_argument("--parts", nargs="+", choices=("steps", "demo", "lesson"), default=["steps", "demo", "lesson"])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models of the steps part")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply the timed steps (quick runs: 0.05)")
-    parser.add_argument("--demo-steps", type=int, default=300, help="steps of each demo run (default 300)")
+    parser.add_argument("--demo-steps", type=int, default=200, help="steps of each demo run (default 200)")
     parser.add_argument("--lesson", default=LESSON, help="the notebook of the lesson part (default: lesson 03)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each cell in the demo and lesson parts")
     parser.add_argument("--busy-limit", type=float, default=3600, help="seconds after which the busy process ends")
