@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py [--model r2|p2|d8] [--only minflow|torch] [--json PATH]
 
-The models are those of reference-problems.md section 3, written once in
+The models are those of docs/reference-problems.md section 3, written once in
 minflow (``minflow.zoo``) and once in PyTorch (``torch_models.py``) with the
 same architecture, initialisation scheme, batch and optimizer:
 

@@ -6,7 +6,7 @@
 The cases are R2 (8 affine couplings, gaussians8, Adam 1e-3) at batch 512
 and 65,536, and D8 (multi-scale RealNVP on the 8x8 digits, Adam 1e-3,
 coupled L2 5e-5) at batch 64 and 512, with the architectures of
-reference-problems.md section 3: ``minflow.zoo`` for minflow (moved to the
+docs/reference-problems.md section 3: ``minflow.zoo`` for minflow (moved to the
 GPU with ``model.to(cupy)``) and ``torch_models.py`` for PyTorch (moved with
 ``.cuda()``). Implementations, one row each:
 

@@ -3,7 +3,7 @@
     python benchmarks/quality_for_time.py [--model r2|d8] [--steps N] [--json PATH]
     python benchmarks/quality_for_time.py --float64-check [--steps 5000]
 
-Both frameworks train the same reference model (reference-problems.md
+Both frameworks train the same reference model (docs/reference-problems.md
 section 3; ``torch_models.py``) in the same process, one training step of
 each in turn, so that a busy machine slows both alike; only the training
 steps are timed (drawing batches and evaluating are outside the timer):

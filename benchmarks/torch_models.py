@@ -1,7 +1,7 @@
 """The reference models written in PyTorch, for side-by-side timing only.
 
 PyTorch is an optional dependency of the benchmarks, never of minflow. Each
-model here follows reference-problems.md section 3 with the same
+model here follows docs/reference-problems.md section 3 with the same
 architecture, initialisation scheme, batch and optimizer as minflow's:
 
 - ``TorchR2``: 8 affine couplings on 2D data (gaussians8 etc.);
@@ -95,7 +95,7 @@ class TorchR2(nn.Module):
 
 
 def torch_energy(name):
-    """U_k(z) + wall(z) of reference-problems.md section 2, as a differentiable function of z (N, 2)."""
+    """U_k(z) + wall(z) of docs/reference-problems.md section 2, as a differentiable function of z (N, 2)."""
 
     def w1(z1):
         return torch.sin(0.5 * math.pi * z1)

@@ -25,8 +25,9 @@ lists). A NumPy generator's state is a JSON-able dict of ints:
     rng.bit_generator.state = load_checkpoint(...)["rng"]     # resume
 
 Writes are atomic: the file is written to a temporary file in the same
-folder (``.<name>.<random>.tmp``), flushed and fsynced, then renamed over
-``path``, so a crash leaves the previous checkpoint intact (and at worst a
+folder (``.<name>.<random>.tmp``, given the usual mode of a new file, 0666
+less the umask, e.g. 0644, so a class can share checkpoints like any other
+output), flushed and fsynced, then renamed over ``path``, so a crash leaves the previous checkpoint intact (and at worst a
 stray ``.tmp`` file). Loading checks the whole file against the model and
 optimizer before it changes anything, then copies the values into the
 existing arrays (cast to their dtype and device), so an optimizer built on
@@ -46,6 +47,7 @@ __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
     "load_checkpoint",
+    "new_file_mode",
     "read_checkpoint_meta",
     "save_checkpoint",
 ]
@@ -142,6 +144,7 @@ def _write_atomic(path, arrays):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would keep the file from everyone else
         with os.fdopen(fd, "wb") as f:
             numpy.savez(f, **arrays)
             f.flush()
@@ -151,6 +154,13 @@ def _write_atomic(path, arrays):
         os.remove(tmp)
         raise
     _fsync_folder(folder)
+
+
+def new_file_mode():
+    """The mode ``open()`` gives a new file: 0666 less the process umask (read by setting it and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_folder(folder):

@@ -26,6 +26,7 @@ from .diagnostics import diagnose_last_batch
 from .flows.preprocessing import dequantize
 from .metrics import bits_per_dim
 from .optim import Adam
+from .threads import with_thread_policy
 
 __all__ = ["TrainingDiverged", "fit", "fit_epochs", "fit_samples", "new_epoch_history", "progress_bar", "train_epoch"]
 
@@ -137,6 +138,7 @@ def progress_bar(total, desc, enabled=True):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
 
 
+@with_thread_policy
 def fit(
     model,
     loss_and_backward,
@@ -165,6 +167,10 @@ def fit(
             ``checkpoint.save_checkpoint`` (atomically) before raising.
         on_diverge: optional ``f(error)`` called with the ``TrainingDiverged``
             error after the last good state is restored, before it is raised.
+
+    The loop runs on ``threads.threads()`` BLAS threads (one unless
+    ``minflow.set_threads`` or ``MINFLOW_THREADS`` says otherwise); the
+    previous setting is restored on return.
 
     Returns:
         history: dict with "step" (list of ints), "loss" (list of floats),

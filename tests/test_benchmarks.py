@@ -175,3 +175,31 @@ def test_torch_p2_and_energies_are_the_same(torch_models, rng):
         numpy.testing.assert_allclose(
             tm.torch_energy(name)(torch.from_numpy(x)).numpy(), get_energy(name).energy(x), rtol=1e-12, atol=1e-12
         )
+
+
+def test_busy_runs_both_policies_beside_a_busy_process(tmp_path):
+    """busy.py at a tiny size: four cells per model, their ratios, and no busy process left behind."""
+    path = tmp_path / "busy.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "busy.py"), "--parts", "steps", "--models", "p2", "r2"]
+        + ["--steps-scale", "0.02", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    if out.returncode == 1 and "unset the caps" in out.stdout:
+        pytest.skip(out.stdout.strip())  # one core: the library's default is already one thread
+    assert out.returncode == 0, out.stderr
+    report = json.loads(path.read_text())
+    assert report["library_threads"] >= 2 and report["policy_threads"] == 1
+    for model in ("p2", "r2"):
+        row = report["parts"]["steps"][model]
+        cells = row["ms_per_step"]
+        assert {c: set(cells[c]) for c in cells} == {c: {"default", "policy"} for c in ("idle", "busy")}
+        assert all(v > 0 for c in cells.values() for v in c.values())
+        assert row["policy_busy_over_idle"] == pytest.approx(cells["busy"]["policy"] / cells["idle"]["policy"])
+    assert "| r2 |" in out.stdout

@@ -395,3 +395,18 @@ def test_checkpoint_save_rejects_unserialisable_extra_and_keeps_file(saved):
         save_checkpoint(path, model, opt, extra={"objects": numpy.array([None, 1], dtype=object)})
     assert pathlib.Path(path).read_bytes() == before
     assert os.listdir(os.path.dirname(path)) == ["ck.npz"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_checkpoint_file_mode_follows_umask(tmp_path, umask):
+    """A checkpoint gets the mode of any new file (0666 less the umask), as the JSON and figures do."""
+    model, opt = _trained()
+    old = os.umask(umask)
+    try:
+        path = tmp_path / "ck.npz"
+        save_checkpoint(path, model, opt)
+        save_checkpoint(path, model, opt)  # replacing a file keeps the rule
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]  # no temporary file left

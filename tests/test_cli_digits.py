@@ -9,7 +9,7 @@ import pytest
 from minflow.__main__ import main
 from minflow.commands.digits import FIGURES, nll_to_bpd
 
-TINY = ["--hidden", "4", "--blocks", "1", "--quiet"]
+TINY = ["--hidden", "4", "--blocks", "1", "--no-progress"]
 
 
 def run_digits(tmp_path, name, *options):

@@ -17,7 +17,7 @@ from minflow.optim import SGD, Adam
 from minflow.train import TrainingDiverged, fit, fit_samples
 from minflow.zoo import realnvp_2d
 
-H_GAUSSIANS8 = 2.1374  # nats, reference-problems.md section 4
+H_GAUSSIANS8 = 2.1374  # nats, docs/reference-problems.md section 4
 BOX = 6.0  # the grid covers [-BOX, BOX]^2
 CELLS = 240  # cell width 0.05, a fifth of the modes' std 0.25
 

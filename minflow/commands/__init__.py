@@ -3,13 +3,18 @@
 import argparse
 import json
 import os
+import sys
 import tempfile
 
+from ..checkpoint import new_file_mode
+
 __all__ = [
+    "DeprecatedFlag",
     "add_command_parser",
     "add_training_args",
     "fit_toy",
     "markdown_grid",
+    "non_negative_int",
     "positive_float",
     "positive_int",
     "pyplot",
@@ -29,6 +34,17 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an integer >= 0, with a clear message otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {value}")
+    return value
+
+
 def positive_float(text):
     """argparse type: a float > 0, with a clear message otherwise."""
     try:
@@ -41,8 +57,26 @@ def positive_float(text):
 
 
 def add_command_parser(subparsers, name, help, doc):
-    """The subparser ``name``; its description is the first paragraph of the command module's ``doc``."""
-    return subparsers.add_parser(name, help=help, description=doc.split("\n\n")[0])
+    """The subparser ``name``; its description is the first paragraph of the command module's ``doc``.
+
+    The docstring's ``literal`` quotes are dropped: --help is plain text.
+    """
+    return subparsers.add_parser(name, help=help, description=doc.split("\n\n")[0].replace("``", ""))
+
+
+class DeprecatedFlag(argparse.Action):
+    """A flag kept under an old spelling: hidden from --help, it warns and then acts as ``use`` does.
+
+    parser.add_argument("--quiet", action=DeprecatedFlag, use="--no-progress", dest="no_progress")
+    """
+
+    def __init__(self, option_strings, dest, use, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        self.use = use
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is deprecated; use {self.use} (it does the same).", file=sys.stderr)
+        setattr(namespace, self.dest, True)
 
 
 def add_training_args(parser, seed_help):
@@ -123,7 +157,7 @@ def write_json(path, data):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -132,10 +166,3 @@ def write_json(path, data):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-def _umask():
-    """The process umask (read by setting it and restoring it at once)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,6 +1,6 @@
 """``python -m minflow compare2d``: R2, Glow steps and R2 with batch norm on the 2D toy densities.
 
-    python -m minflow compare2d --steps 5000 --json figures/compare2d.json --out figures/
+    python -m minflow compare2d --steps 5000 --json runs/compare2d/compare2d.json --out runs/compare2d/
 
 Three models of the same depth, each trained with the R2 recipe (fresh
 exact samples, batch 512, Adam lr 1e-3, float32) on gaussians8,
@@ -33,6 +33,7 @@ from . import (
     save_pyplot_figure,
     write_json,
 )
+from .paths import RUNS, check_output_file, check_output_folder
 
 __all__ = ["DENSITIES", "MODELS", "add_parser", "build_model", "run", "with_batch_norm"]
 
@@ -86,8 +87,14 @@ def add_parser(subparsers):
         "--seed", type=int, default=0, help="seed of the weights and the training stream (default: %(default)s)"
     )
     p.add_argument("--test-samples", type=positive_int, default=100_000, help="held-out samples (default: %(default)s)")
-    p.add_argument("--json", default="figures/compare2d.json", help="results (default: %(default)s)")
-    p.add_argument("--out", default="figures", help="folder of the figure compare2d.png (default: %(default)s)")
+    p.add_argument(
+        "--json", default=os.path.join(RUNS, "compare2d", "compare2d.json"), help="results (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out",
+        default=os.path.join(RUNS, "compare2d"),
+        help="folder of the figure compare2d.png (default: %(default)s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(run=run)
     return p
@@ -104,6 +111,9 @@ def run(args):
     from .. import viz
     from ..flows.batch_norm import set_training
     from ..train import TrainingDiverged
+
+    check_output_file(args.json, "--json")
+    check_output_folder(args.out, "--out")
     from .demo import TEST_SEED, evaluate_nll
 
     start = time.perf_counter()

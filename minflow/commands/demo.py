@@ -1,6 +1,6 @@
 """``python -m minflow demo``: train R2 on a 2D toy density, report NLL - H, draw the figures.
 
-The classroom demo of reference-problems.md, R2: a RealNVP with 8 affine
+The classroom demo of docs/reference-problems.md, R2: a RealNVP with 8 affine
 couplings trained by maximum likelihood on fresh exact samples (batch 512,
 Adam lr 1e-3, 5,000 steps), then
 
@@ -22,6 +22,7 @@ from ..checkpoint import save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
 from ..metrics import dataset_nll
 from . import add_training_args, fit_toy, positive_int, write_json
+from .paths import RUNS, check_output_file, check_output_folder
 
 __all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
 
@@ -47,7 +48,9 @@ def add_parser(subparsers):
         help="toy density (default: %(default)s); pinwheel and spirals are sample-only: no entropy, no gap",
     )
     add_training_args(parser, seed_help="seed of the initial weights and the training stream")
-    parser.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=os.path.join(RUNS, "demo"), help="folder for the figures (default: %(default)s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
         "--test-samples",
@@ -78,10 +81,21 @@ def evaluate_nll(model, toy, n, seed=TEST_SEED):
     return dataset_nll(model.log_prob, batches)
 
 
+def _check_paths(args):
+    """Every path option can be written (a clear ValueError otherwise), before anything is trained."""
+    if not args.no_figures:
+        check_output_folder(args.out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.checkpoint:
+        check_output_file(args.checkpoint, "--checkpoint", example="r2.npz")
+
+
 def run(args):
     from .. import viz
     from ..zoo import realnvp_2d
 
+    _check_paths(args)
     toy = get_toy(args.dataset)
     model = realnvp_2d(seed=args.seed)
     print(

@@ -1,6 +1,6 @@
 """``python -m minflow digits``: train D8, the multi-scale RealNVP, on the 8x8 digits; bpd per epoch; figures.
 
-The recipe of reference-problems.md, D8: 1,497 training and 300 test images
+The recipe of docs/reference-problems.md, D8: 1,497 training and 300 test images
 (intensities 0..16), uniform dequantisation v = (x + u)/17 with fresh noise
 for every batch, Adam (lr 1e-3) with coupled L2 weight decay 5e-5 on every
 parameter, batch 64, batches reshuffled every epoch with the last partial
@@ -34,7 +34,8 @@ from ..metrics import bits_per_dim
 from ..optim import Adam
 from ..train import fit_epochs, new_epoch_history
 from ..zoo.d8 import d8, evaluate_bpd
-from . import positive_float, positive_int, write_json
+from . import DeprecatedFlag, positive_float, positive_int, write_json
+from .paths import RUNS, check_output_file, check_output_folder, check_readable_file
 
 __all__ = ["EVAL_SEED", "FIGURES", "VAL_SEED", "add_parser", "keep_freed_memory", "nll_to_bpd", "run"]
 
@@ -50,13 +51,15 @@ def add_parser(subparsers):
         "digits",
         help="train the D8 multi-scale RealNVP on the 8x8 digits; bits/dim per epoch; figures",
         description=(
-            "Train D8 (reference-problems.md) on the 1,497 training digits, report train and test bits per "
+            "Train D8 (docs/reference-problems.md) on the 1,497 training digits, report train and test bits per "
             "dimension after every epoch, and draw samples, reconstructions, latent interpolations and the "
             "bpd curves."
         ),
     )
     parser.add_argument("--epochs", type=positive_int, default=20, metavar="N", help="epochs in all (default: 20)")
-    parser.add_argument("--out", default="figures", help="folder for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=os.path.join(RUNS, "digits"), help="folder for the figures (default: %(default)s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="write the per-epoch results as JSON to PATH (every epoch)")
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="save model, optimizer and run state to PATH after every epoch"
@@ -86,7 +89,8 @@ def add_parser(subparsers):
         help="dequantisation draws per evaluation (default: %(default)s, as in D8)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar and the per-epoch lines")
+    parser.add_argument("--quiet", action=DeprecatedFlag, use="--no-progress", dest="no_progress")
     parser.set_defaults(run=run)
 
 
@@ -126,9 +130,23 @@ def _best_path(path):
     return f"{root}.best{ext or '.npz'}"
 
 
-def run(args):
+def _check_paths(args):
+    """Every path option can be written (a clear ValueError otherwise); says so when --resume finds no checkpoint."""
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH (the file to continue from).")
+    if not args.no_figures:
+        check_output_folder(args.out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.checkpoint:
+        exists = check_readable_file(args.checkpoint, "--checkpoint")
+        check_output_file(args.checkpoint, "--checkpoint", example="d8.npz")
+        if args.resume and not exists:
+            print(f"note: --resume: no checkpoint at {args.checkpoint}; a new run starts and saves it there.")
+
+
+def run(args):
+    _check_paths(args)
     if args.blocks < 0:
         raise ValueError(f"--blocks must be >= 0; got {args.blocks}.")
     keep_freed_memory()
@@ -155,7 +173,7 @@ def run(args):
             )
         rng.bit_generator.state = extra["rng"]
         history, state = extra["history"], extra["state"]
-        if not args.quiet:
+        if not args.no_progress:
             print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
 
     def on_epoch(epoch, line, improved):
@@ -170,7 +188,7 @@ def run(args):
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
         if args.json:
             write_json(args.json, _results(history, state, config, model))
-        if not args.quiet:
+        if not args.no_progress:
             print(f"{line}  ({state['seconds']:.0f} s, {state['train_seconds'] / state['steps']:.3f} s/step)")
 
     def evaluate(images):
@@ -190,7 +208,7 @@ def run(args):
         history,
         state,
         on_epoch,
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )
 
     if state["best_epoch"] is not None:  # the figures show the best validation epoch's model

@@ -3,13 +3,14 @@
     python -m minflow energy --target U1 --flow planar --layers 32 --steps 10000 --json out.json
 
 Trains in float32 with the P2 recipe (batch 256, Adam lr 5e-3, fresh base
-noise each step; reference-problems.md section 3), then estimates
+noise each step; docs/reference-problems.md section 3), then estimates
 KL(q || p) = E_q[log q + U + wall] + ln Z in float64 on 10^5 samples and draws
 the true density beside the trained one, the latter exactly on a grid (through
 the numerical inverse for planar and radial layers). The helpers here are
 shared with ``python -m minflow figure3``.
 """
 
+import os
 import time
 
 import numpy
@@ -18,7 +19,8 @@ from ..backend import DEFAULT_DTYPE
 from ..data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from ..zoo.p2 import P2_RECIPE, fit_reverse_kl, planar_2d, radial_2d
 from ..zoo.r2 import realnvp_2d
-from . import add_command_parser, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
+from . import DeprecatedFlag, add_command_parser, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
+from .paths import RUNS, check_output_file
 
 __all__ = ["FLOWS", "add_parser", "build_model", "density_on_grid", "draw_density", "run", "train_on_energy"]
 
@@ -119,8 +121,9 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the noise (default 0)")
     p.add_argument("--kl-samples", type=positive_int, default=10**5, help="samples of the KL estimate (default 1e5)")
     p.add_argument("--json", default=None, help="write the result as JSON here")
-    p.add_argument("--figure", default=None, help="figure path (default figures/energy_<target>_<flow><K>.png)")
-    p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.add_argument("--figure", default=None, help=f"figure path (default {RUNS}/energy/energy_<target>_<flow><K>.png)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figure")
+    p.add_argument("--no-figure", action=DeprecatedFlag, use="--no-figures", dest="no_figures")
     p.add_argument("--grid-cells", type=positive_int, default=PLOT_CELLS, help="grid cells per axis (default 200)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
@@ -129,6 +132,11 @@ def add_parser(subparsers):
 
 def run(args):
     layers = args.layers or DEFAULT_LAYERS[args.flow]
+    figure = args.figure or os.path.join(RUNS, "energy", f"energy_{args.target}_{args.flow}{layers}.png")
+    if not args.no_figures:
+        check_output_file(figure, "--figure", example="energy.png")
+    if args.json:
+        check_output_file(args.json, "--json")
     model, result = train_on_energy(
         args.target,
         args.flow,
@@ -145,11 +153,10 @@ def run(args):
         f"(ln Z = {result['log_z']:.5f}), {result['steps']} steps in {result['seconds']:.1f} s "
         f"({result['ms_per_step']:.2f} ms/step)"
     )
-    if not args.no_figure:
-        path = args.figure or f"figures/energy_{args.target}_{args.flow}{layers}.png"
-        result["figure"] = path
-        _save_figure(path, args.target, model, f"{args.flow} K={layers}", result["kl"], args.grid_cells)
-        print(f"figure: {path}")
+    if not args.no_figures:
+        result["figure"] = figure
+        _save_figure(figure, args.target, model, f"{args.flow} K={layers}", result["kl"], args.grid_cells)
+        print(f"figure: {figure}")
     if args.json:
         write_json(args.json, result)
         print(f"json: {args.json}")

@@ -1,6 +1,6 @@
 """``python -m minflow figure3``: Rezende & Mohamed (2015) Figure 3, reproduced, with a table of KLs.
 
-    python -m minflow figure3 --steps 10000 --seeds 0 1 2 --json figures/figure3.json
+    python -m minflow figure3 --steps 10000 --seeds 0 1 2 --json runs/figure3/figure3.json
 
 A grid: rows U1..U4; columns the true density exp(-U - wall) / Z, planar flows
 with K = 2, 8 and 32 layers, a radial flow with K = 32, and R2 (8 affine
@@ -13,12 +13,14 @@ table give the mean, min and max KL over seeds. The JSON is rewritten after
 each run, so a long job can be watched (and its finished runs kept).
 """
 
+import os
 import statistics
 import time
 
 from ..data.energy import ENERGY_TARGETS, get_energy
 from . import add_command_parser, markdown_grid, positive_int, pyplot, save_pyplot_figure, write_json
 from .energy import PLOT_CELLS, density_on_grid, draw_density, model_log_prob, train_on_energy
+from .paths import RUNS, check_output_file
 
 __all__ = ["COLUMNS", "add_parser", "run"]
 
@@ -45,8 +47,12 @@ def add_parser(subparsers):
         "--targets", nargs="+", choices=ENERGY_TARGETS, default=list(ENERGY_TARGETS), help="rows (default all)"
     )
     p.add_argument("--kl-samples", type=positive_int, default=10**5, help="samples of each KL estimate (default 1e5)")
-    p.add_argument("--json", default="figures/figure3.json", help="results (default figures/figure3.json)")
-    p.add_argument("--figure", default="figures/figure3_energy.png", help="figure (default figures/figure3_energy.png)")
+    p.add_argument(
+        "--json", default=os.path.join(RUNS, "figure3", "figure3.json"), help="results (default %(default)s)"
+    )
+    p.add_argument(
+        "--figure", default=os.path.join(RUNS, "figure3", "figure3_energy.png"), help="figure (default %(default)s)"
+    )
     p.add_argument("--grid-cells", type=positive_int, default=PLOT_CELLS, help="grid cells per axis (default 200)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(run=run)
@@ -96,6 +102,8 @@ def markdown_table(summary, targets):
 
 
 def run(args):
+    check_output_file(args.json, "--json")
+    check_output_file(args.figure, "--figure", example="figure3_energy.png")
     start = time.perf_counter()
     runs, panels = [], {}
     data = {"steps": args.steps, "seeds": args.seeds, "targets": args.targets, "figure": args.figure, "runs": runs}

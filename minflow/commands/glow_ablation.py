@@ -1,13 +1,13 @@
 """``python -m minflow glow-ablation``: Glow's Figure 3 ablation on the 8x8 digits, laptop-sized.
 
-    python -m minflow glow-ablation --epochs 20 --json figures/glow_ablation.json --out figures/
+    python -m minflow glow-ablation --epochs 20 --json runs/glow-ablation/glow_ablation.json --out runs/glow-ablation/
 
 Kingma & Dhariwal (2018), arXiv:1807.03039, section 5.1 and Figure 3, compare
 three ways of mixing channels between couplings (a fixed reversal, a fixed
 random shuffle, the learned invertible 1x1 convolution) with additive and
 affine couplings. Here: the two-level ``glow_digits`` model (K steps per
 level), every combination trained with the D8 recipe of
-reference-problems.md (batch 64, Adam lr 1e-3, coupled L2 weight decay 5e-5,
+docs/reference-problems.md (batch 64, Adam lr 1e-3, coupled L2 weight decay 5e-5,
 batches reshuffled every epoch with the last partial one kept, a fresh
 dequantisation of every batch, float32), from the same initial seed and the
 same data order. ActNorm layers are initialised on 512 training images
@@ -27,6 +27,7 @@ import time
 import numpy
 
 from . import add_command_parser, markdown_grid, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
+from .paths import RUNS, check_output_file, check_output_folder
 
 __all__ = ["MIXING_LABELS", "add_parser", "run", "train_variant"]
 
@@ -72,8 +73,16 @@ def add_parser(subparsers):
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the weights, data order and noise (default: %(default)s)"
     )
-    p.add_argument("--json", default="figures/glow_ablation.json", help="results (default: %(default)s)")
-    p.add_argument("--out", default="figures", help="folder of the figure glow_ablation.png (default: %(default)s)")
+    p.add_argument(
+        "--json",
+        default=os.path.join(RUNS, "glow-ablation", "glow_ablation.json"),
+        help="results (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=os.path.join(RUNS, "glow-ablation"),
+        help="folder of the figure glow_ablation.png (default: %(default)s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(run=run)
     return p
@@ -174,6 +183,8 @@ def markdown_table(runs, mixings, couplings):
 
 
 def run(args):
+    check_output_file(args.json, "--json")
+    check_output_folder(args.out, "--out")
     start = time.perf_counter()
     runs = []
     data = {"config": {k: v for k, v in vars(args).items() if k != "run"}, "runs": runs}

@@ -1,6 +1,6 @@
 """``python -m minflow warp``: an animated GIF of R2 warping a Gaussian into a 2D toy density and back.
 
-Trains the R2 RealNVP (reference-problems.md, section 3) on the chosen toy
+Trains the R2 RealNVP (docs/reference-problems.md, section 3) on the chosen toy
 density, or loads it from ``--checkpoint``, then draws the points and a grid
 moving through the inverse of each coupling (latent -> data) and back through
 each coupling (data -> latent), interpolated between layers
@@ -18,6 +18,7 @@ from ..backend import make_rng
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
 from . import add_training_args, fit_toy, positive_int
+from .paths import RUNS, check_output_file, check_readable_file
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +36,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--dataset", choices=list(TOY_DENSITIES), default="moons", help="toy density (default: %(default)s)"
     )
-    parser.add_argument("--out", metavar="PATH", help="GIF to write (default: figures/warp_<dataset>.gif)")
+    parser.add_argument("--out", metavar="PATH", help=f"GIF to write (default: {RUNS}/warp/warp_<dataset>.gif)")
     add_training_args(parser, seed_help="seed of the weights, the training stream and the drawn points")
     parser.add_argument(
         "--frames",
@@ -92,9 +93,13 @@ def run(args):
     from ..zoo import realnvp_2d
 
     toy = get_toy(args.dataset)
-    out = args.out or os.path.join("figures", f"warp_{toy.name}.gif")
+    out = args.out or os.path.join(RUNS, "warp", f"warp_{toy.name}.gif")
+    check_output_file(out, "--out", example=f"warp_{toy.name}.gif")
+    trained = args.checkpoint and check_readable_file(args.checkpoint, "--checkpoint")
+    if args.checkpoint and not trained:
+        check_output_file(args.checkpoint, "--checkpoint", example="r2.npz")
     model = realnvp_2d(seed=args.seed)
-    if args.checkpoint and os.path.exists(args.checkpoint):
+    if trained:
         _load_trained(model, args.checkpoint, toy.name)
         print(f"R2 on {toy.name}: loaded from {args.checkpoint}")
     else:

@@ -7,7 +7,7 @@ of a 32x32 bitmap). They are stored in ``digits.npz`` next to this file
 (``images`` uint8 (1797, 8, 8), ``labels`` uint8 (1797,)), exported once from
 scikit-learn by ``tools/export_digits.py``; see ``DIGITS.md``.
 
-The fixed split (reference-problems.md, D8):
+The fixed split (docs/reference-problems.md, D8):
 
     perm  = numpy.random.default_rng(0).permutation(1797)
     train = images[perm[:1497]]     # 1,497 images, in permutation order

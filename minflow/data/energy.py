@@ -2,7 +2,7 @@
 
 The four potentials of Rezende & Mohamed (2015, arXiv:1505.05770, Table 1),
 with a soft wall in z1 so that every target is normalisable on R^2 (U2..U4 are
-periodic in z1). Fixed in ``reference-problems.md`` section 2; must not drift:
+periodic in z1). Fixed in docs/reference-problems.md section 2; must not drift:
 
     w1(z) = sin(2 pi z1 / 4)
     w2(z) = 3 exp(-0.5 ((z1 - 1) / 0.6)^2)
@@ -40,7 +40,7 @@ __all__ = [
 
 ENERGY_TARGETS = ("U1", "U2", "U3", "U4")
 
-# ln Z of each target with the wall, from reference-problems.md section 4
+# ln Z of each target with the wall, from docs/reference-problems.md section 4
 # (quadrature on [-6, 6]^2, converged to 1e-4); quadrature_log_z recomputes them.
 LOG_Z = {"U1": 1.87750, "U2": 1.98374, "U3": 2.54336, "U4": 2.61235}
 
@@ -129,7 +129,7 @@ class EnergyTarget:
         name: "U1", "U2", "U3" or "U4".
 
     Attributes:
-        name; log_z: ln Z from reference-problems.md section 4.
+        name; log_z: ln Z from docs/reference-problems.md section 4.
 
     Shapes:
         z: (N, 2) -> energy, log_prob: (N,); grad: (N, 2).

@@ -3,7 +3,7 @@
 Four densities have both an exact sampler and an exact ``log_prob``, so a
 model's test NLL can be compared with the true differential entropy H(p):
 NLL - H = KL(p || q) >= 0. Their definitions are fixed in
-``reference-problems.md`` section 1 and must not drift:
+docs/reference-problems.md section 1 and must not drift:
 
     gaussians8    equal mixture of 8 N(2*(cos(k*pi/4), sin(k*pi/4)), 0.25^2 I)
     checkerboard  uniform on the 8 unit squares [i-2, i-1] x [j-2, j-1], i + j even
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # Differential entropies H(p) in nats: Monte-Carlo means of -log p(x) over
-# 10^6 exact samples (standard error below 0.002), from reference-problems.md
+# 10^6 exact samples (standard error below 0.002), from docs/reference-problems.md
 # section 4; checkerboard is exact. `monte_carlo_entropy(name)` recomputes them.
 ENTROPY = {
     "gaussians8": 2.1374,
@@ -377,7 +377,7 @@ def bounding_box(name):
 def monte_carlo_entropy(name, n=10**6, seed=0, xp=None):
     """H(p) = E[-log p(x)] over n exact float64 samples, as a Python float.
 
-    Recomputes ``ENTROPY[name]`` (reference-problems.md section 4 used n = 10^6,
+    Recomputes ``ENTROPY[name]`` (docs/reference-problems.md section 4 used n = 10^6,
     standard error below 0.002 nats). ``xp`` picks where the samples are drawn
     (default: the default backend).
     """

@@ -14,7 +14,7 @@ x * mask with all C channels and returns 2C channels; s and t are zeroed on
 the copied pixels, so z = x * exp(s) + t leaves those unchanged.
 Channel masks ((C,)): the net sees the copied channels (C/2) and returns
 s and t for the others (C channels in all). These are the D8 conventions of
-reference-problems.md.
+docs/reference-problems.md.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, to_device

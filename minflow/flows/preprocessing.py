@@ -10,7 +10,7 @@ log P(x) >= E_u[log q(v)] - D ln k. The noise draw is data preparation
 (``dequantize``, given an rng), not a layer.
 
 The logit transform (Dinh, Sohl-Dickstein & Bengio 2016, arXiv:1605.08803,
-section 4.1; here in the symmetric form of reference-problems.md D8) maps
+section 4.1; here in the symmetric form of docs/reference-problems.md D8) maps
 [0, 1] to the real line, away from the edges where a density would blow up.
 Direction: forward maps v (data) to y (towards the latent):
 

@@ -8,7 +8,7 @@ forward maps data x to latent z (image to squeezed image):
     log|det dz/dx| = 0   (a permutation of the entries)
 
 Pixel (di, dj) of each 2x2 block goes to channel 2 di + dj of its input
-channel's group of four (the D8 convention of reference-problems.md). The
+channel's group of four (the D8 convention of docs/reference-problems.md). The
 gradient of a permutation is the inverse permutation, so backward is unsqueeze.
 """
 

@@ -1,4 +1,4 @@
-"""Ready-made reference models of reference-problems.md (R2, P2, D8, ...)."""
+"""Ready-made reference models of docs/reference-problems.md (R2, P2, D8, ...)."""
 
 from .d8 import d8, evaluate_bpd
 from .glow import glow_2d, glow_digits

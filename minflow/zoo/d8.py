@@ -1,4 +1,4 @@
-"""D8: the reference multi-scale RealNVP for the 8x8 digits (reference-problems.md, section 3).
+"""D8: the reference multi-scale RealNVP for the 8x8 digits (docs/reference-problems.md, section 3).
 
 The model maps dequantised pixels v in [0, 1)^(1x8x8) to one latent tensor
 (4, 4, 4) over N(0, I), with the logit transform as its FIRST layer, so
@@ -93,7 +93,7 @@ def evaluate_bpd(model, images, n_levels=D8_N_LEVELS, n_draws=10, seed=0, batch_
         bpd    = mean over images and draws of -(log q(v) - D ln k) / (D ln 2)
         iw_bpd = the importance-weighted bound: per image, log of the mean
                  over draws of q(v), then the same conversion (lower by a
-                 little; reference-problems.md reports it beside bpd)
+                 little; docs/reference-problems.md reports it beside bpd)
 
     Args:
         model: a FlowModel over v in [0, 1)^(C, H, W), e.g. ``d8()``.

@@ -1,4 +1,4 @@
-"""P2: planar (and radial) flows fitted to the energy targets by reverse KL (reference-problems.md, section 3).
+"""P2: planar (and radial) flows fitted to the energy targets by reverse KL (docs/reference-problems.md, section 3).
 
 K planar layers f(z) = z + u_hat tanh(w.z + b) over N(0, I2), in the sampling
 direction (Rezende & Mohamed 2015, arXiv:1505.05770, section 6.1 and Figure 3),
@@ -24,7 +24,7 @@ from ..train import fit
 
 __all__ = ["P2_RECIPE", "fit_reverse_kl", "planar_2d", "radial_2d"]
 
-# The P2 training recipe of reference-problems.md section 3.
+# The P2 training recipe of docs/reference-problems.md section 3.
 P2_RECIPE = {"batch_size": 256, "lr": 5e-3, "n_steps": 10_000}
 
 

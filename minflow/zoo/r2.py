@@ -1,4 +1,4 @@
-"""R2: the reference RealNVP for 2D toy densities (reference-problems.md, section 3).
+"""R2: the reference RealNVP for 2D toy densities (docs/reference-problems.md, section 3).
 
 8 affine couplings; layer k copies coordinate k % 2 and transforms the other,
 z_b = x_b * exp(tanh(s_raw)) + t, with conditioner MLP 1 -> 64 -> 64 -> 2

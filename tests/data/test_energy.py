@@ -1,4 +1,4 @@
-"""Tests for minflow/data/energy.py: the energy targets U1..U4 of reference-problems.md section 2.
+"""Tests for minflow/data/energy.py: the energy targets U1..U4 of docs/reference-problems.md section 2.
 
 The analytic gradients agree with central differences; ln Z by quadrature and
 KL(N(0, I) || p_k) (by quadrature and by the Monte Carlo estimator) reproduce
@@ -16,7 +16,7 @@ from minflow.data.energy import ENERGY_TARGETS, LOG_Z, get_energy, quadrature_lo
 from minflow.gradcheck import numerical_gradient, relative_error
 from minflow.zoo import realnvp_2d
 
-# reference-problems.md section 4: KL(N(0, I) || p_k), the untrained base against each target
+# docs/reference-problems.md section 4: KL(N(0, I) || p_k), the untrained base against each target
 KL_BASE = {"U1": 4.5792, "U2": 3.8249, "U3": 3.5961, "U4": 3.1725}
 
 

@@ -1,4 +1,4 @@
-"""Tests for minflow/data/toy2d.py: the 2D toy densities of reference-problems.md section 1.
+"""Tests for minflow/data/toy2d.py: the 2D toy densities of docs/reference-problems.md section 1.
 
 Each exact log_prob integrates to 1 on a grid over its bounding box; each
 sampler's 20x20 histogram matches the bin masses of exp(log_prob) by a

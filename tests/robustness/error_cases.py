@@ -614,6 +614,48 @@ def _cli(*argv):
         raise CommandLineError(status, lines[-1] if lines else "")
 
 
+def _cli_path_cases(workdir):
+    """Path options that cannot work: each is refused before anything is trained (test_cli_paths.py checks that)."""
+    area = "cli"
+    folder = os.path.join(workdir, "cli_paths")
+    os.makedirs(os.path.join(folder, "results"), exist_ok=True)
+    a_file, a_folder = os.path.join(folder, "notes.txt"), os.path.join(folder, "results")
+    with open(a_file, "w") as f:
+        f.write("a file that is in the way\n")
+    cases = [
+        ("`demo --out FILE` (an existing file as the figures' folder)", ("demo", "--out", a_file), ["--out", "file"]),
+        (
+            "`demo --json FOLDER` (an existing folder as the JSON file)",
+            ("demo", "--json", a_folder),
+            ["--json", "folder"],
+        ),
+        (
+            "`demo --checkpoint FILE/r2.npz` (a path under a file)",
+            ("demo", "--checkpoint", os.path.join(a_file, "r2.npz")),
+            ["--checkpoint", "notes.txt is a file"],
+        ),
+        (
+            "`demo --out /proc/minflow` (a folder where no file can be created)",
+            ("demo", "--out", "/proc/minflow"),
+            ["--out", "cannot create files in /proc"],
+        ),
+        ("`digits --out FILE`", ("digits", "--out", a_file), ["--out", "file"]),
+        ("`digits --checkpoint FOLDER`", ("digits", "--checkpoint", a_folder), ["--checkpoint", "folder"]),
+        ("`digits --json FILE/d8.json`", ("digits", "--json", os.path.join(a_file, "d8.json")), ["--json", "a file"]),
+        ("`energy --figure FOLDER`", ("energy", "--figure", a_folder), ["--figure", "folder"]),
+        ("`figure3 --json FOLDER`", ("figure3", "--json", a_folder), ["--json", "folder"]),
+        ("`glow-ablation --out FILE`", ("glow-ablation", "--out", a_file), ["--out", "file"]),
+        (
+            "`compare2d --json FILE/c.json`",
+            ("compare2d", "--json", os.path.join(a_file, "c.json")),
+            ["--json", "a file"],
+        ),
+        ("`warp --out FOLDER`", ("warp", "--out", a_folder), ["--out", "folder"]),
+        ("`warp --checkpoint FOLDER`", ("warp", "--checkpoint", a_folder), ["--checkpoint", "folder"]),
+    ]
+    return [Case(area, what, lambda argv=argv: _cli(*argv), CommandLineError, names) for what, argv, names in cases]
+
+
 def _cli_cases(workdir):
     area = "cli"
     out = os.path.join(workdir, "cli")
@@ -669,6 +711,21 @@ def _cli_cases(workdir):
             ["--resume", "--checkpoint"],
         ),
         Case(area, "`warp --frames 0`", lambda: _cli("warp", "--frames", "0"), CommandLineError, ["--frames", "0"]),
+        Case(
+            area,
+            "`demo --step 5` (an abbreviated option)",
+            lambda: _cli("demo", "--step", "5"),
+            CommandLineError,
+            ["unrecognized arguments", "--step"],
+        ),
+        Case(
+            area,
+            "`demo --threads -1`",
+            lambda: _cli("demo", "--threads", "-1"),
+            CommandLineError,
+            ["--threads", ">= 0", "-1"],
+        ),
+        *_cli_path_cases(workdir),
     ]
 
 

@@ -47,7 +47,7 @@ def test_r2_same_seed_gives_bitwise_identical_parameters():
 def _d8_run(tmp_path, name, seed):
     path = tmp_path / f"{name}.npz"
     argv = ["digits", "--epochs", "1", "--train-size", "32", "--batch-size", "16", "--eval-draws", "1"]
-    argv += ["--seed", str(seed), "--no-figures", "--quiet", "--checkpoint", str(path), "--out", str(tmp_path)]
+    argv += ["--seed", str(seed), "--no-figures", "--no-progress", "--checkpoint", str(path), "--out", str(tmp_path)]
     assert main(argv) == 0
     model = d8()
     load_checkpoint(path, model)

@@ -1,4 +1,4 @@
-"""Tests for minflow/zoo/d8.py: the D8 multi-scale RealNVP of reference-problems.md."""
+"""Tests for minflow/zoo/d8.py: the D8 multi-scale RealNVP of docs/reference-problems.md."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Tests for minflow/zoo/r2.py: the R2 reference model of reference-problems.md, section 3."""
+"""Tests for minflow/zoo/r2.py: the R2 reference model of docs/reference-problems.md, section 3."""
 
 import math
 
