@@ -18,6 +18,7 @@ PACKAGE = pathlib.Path(minflow.__file__).parent
 FLOORS = {
     "checks": 0,
     "backend": 1,
+    "threads": 1,
     "nn": 2,
     "data": 2,
     "distributions": 2,
