@@ -45,6 +45,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.distributions import StandardNormal
 from minflow.flows import Bijection, Flow
 from minflow.gradcheck import brute_force_logdet, check_logdet, check_roundtrip
@@ -53,6 +54,7 @@ from minflow.model import FlowModel
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_SAMPLES = 20_000 if FAST else 1_000_000  # Monte Carlo samples for histograms
 GRID_1D = 4_001 if FAST else 40_001  # points of 1D integration grids

@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
+import minflow
 from minflow import viz
 from minflow.backend import make_rng
 from minflow.data.toy2d import get_toy
@@ -57,6 +58,7 @@ from minflow.zoo import realnvp_2d
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_STEPS = 200 if FAST else 5000  # optimizer steps per model (the R2 recipe: 5,000)
 N_STEPS_NICE = 200 if FAST else 3000  # steps of the NICE vs RealNVP comparison
@@ -256,7 +258,7 @@ for name, m in [
 # The second one says: every unit of log-det is rewarded equally; the first pulls
 # each latent towards the origin. Here is one training loop with nothing hidden,
 # on the reference model R2 (`minflow.zoo.realnvp_2d`: 8 affine couplings, the
-# recipe of `reference-problems.md`): fresh batches of 512 exact samples, Adam at
+# recipe of [`docs/reference-problems.md`](../docs/reference-problems.md)): fresh batches of 512 exact samples, Adam at
 # learning rate $10^{-3}$.
 
 # %%
@@ -318,7 +320,7 @@ assert diff_loop < 1e-6
 # minus $H$ estimates $\mathrm{KL}(p\,\|\,q)$: zero for a perfect model, never
 # negative except by Monte-Carlo noise. It is an absolute scale, unlike the NLL
 # itself. We train R2 on four densities and compare with the same model written in
-# PyTorch (`reference-problems.md`, 5,000 steps).
+# PyTorch ([`docs/reference-problems.md`](../docs/reference-problems.md), 5,000 steps).
 
 # %%
 PYTORCH_GAP = {"gaussians8": 0.086, "checkerboard": 0.179, "rings": 0.457, "moons": 0.022}  # 5,000 steps

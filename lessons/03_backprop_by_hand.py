@@ -40,6 +40,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.backend import make_rng
 from minflow.data.toy2d import get_toy
 from minflow.distributions import StandardNormal
@@ -52,6 +53,7 @@ from minflow.zoo import realnvp_2d
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_CHECK = 4 if FAST else 8  # samples in the gradient checks
 N_STEPS = 100 if FAST else 1000  # training steps with the hand-written backward

@@ -43,6 +43,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.backend import make_rng, softplus
 from minflow.data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from minflow.flows.planar import Planar
@@ -54,6 +55,7 @@ from minflow.zoo.p2 import fit_reverse_kl, planar_2d, radial_2d
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_STEPS = 150 if FAST else 10_000  # reverse-KL steps per model (the P2 recipe: 10,000)
 DEPTHS = (2, 8) if FAST else (2, 8, 32)  # numbers of planar layers K
@@ -287,7 +289,7 @@ assert planar_report.ok and radial_report.ok
 #
 # The targets are the four energies of Rezende & Mohamed (Table 1), with a soft
 # wall so each is normalisable (`minflow.data.energy`, defined in
-# `reference-problems.md`): $p(x) = e^{-U(x)}/Z$, where we can evaluate $U$ and
+# [`docs/reference-problems.md`](../docs/reference-problems.md)): $p(x) = e^{-U(x)}/Z$, where we can evaluate $U$ and
 # $\nabla U$ but have neither samples nor $Z$. Instead of $\mathrm{KL}(p\,\|\,q)$
 # (lesson 02, which needs samples of $p$) we minimise
 #
@@ -345,11 +347,11 @@ print(
 #
 # We fit planar flows of three depths to each target (the P2 recipe: batch 256,
 # Adam at $5\cdot10^{-3}$, 10,000 steps) and compare with the same models written
-# in PyTorch (`reference-problems.md`; reverse KL depends on the seed, so expect
+# in PyTorch ([`docs/reference-problems.md`](../docs/reference-problems.md); reverse KL depends on the seed, so expect
 # agreement in size, not to the digit).
 
 # %%
-PYTORCH_KL = {  # K = 2, 8, 32, reference-problems.md section 4 (one seed)
+PYTORCH_KL = {  # K = 2, 8, 32, docs/reference-problems.md section 4 (one seed)
     "U1": (0.69, 0.055, 0.019),
     "U2": (0.42, 0.049, 0.012),
     "U3": (0.89, 0.26, 0.035),
@@ -431,7 +433,7 @@ print(f"U1, 32 radial layers: KL(q || p) = {radial_kl:.3f} +- {radial_se:.3f}")
 # ## Check yourself
 
 # %%
-KL_BASE_U1 = 4.5792  # KL(N(0, I) || p_U1), the untrained base (reference-problems.md)
+KL_BASE_U1 = 4.5792  # KL(N(0, I) || p_U1), the untrained base (docs/reference-problems.md)
 rows = [
     ("matrix determinant lemma vs brute force", lemma_err, "< 1e-6", lemma_err < 1e-6),
     ("constraint: w.u_hat > -1", w_dot_u_hat, "> -1", w_dot_u_hat > -1),

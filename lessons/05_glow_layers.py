@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
+import minflow
 from minflow import viz
 from minflow.backend import make_rng
 from minflow.data.toy2d import get_toy
@@ -56,6 +57,7 @@ from minflow.zoo.glow import glow_2d
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_STEPS = 150 if FAST else 5000  # training steps per 2D model (the R2 recipe)
 DATASETS = ("rings",) if FAST else ("rings", "checkerboard")

@@ -45,6 +45,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.backend import make_rng
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.flows.image_coupling import ImageAffineCoupling
@@ -59,6 +60,7 @@ from minflow.zoo.d8 import D8_PARAMETERS, d8, evaluate_bpd
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_EPOCHS = 1 if FAST else 20  # D8 epochs (24 steps each on the full training set)
 TRAIN_SIZE = 128 if FAST else 1497  # training images used
@@ -262,7 +264,7 @@ print("log-det:", sq_logdet, " brute force:", brute_force_logdet(Squeeze().forwa
 # %% [markdown]
 # ## 5. D8: the reference model
 #
-# `minflow.zoo.d8.d8()` builds the reference model of `reference-problems.md`:
+# `minflow.zoo.d8.d8()` builds the reference model of [`docs/reference-problems.md`](../docs/reference-problems.md):
 #
 # | layers | shape |
 # |---|---|
@@ -336,7 +338,7 @@ final = evaluate_bpd(model, test_images, n_draws=EVAL_DRAWS)
 print(f"\ntest bpd {final['bpd']:.3f} (importance-weighted over the draws: {final['iw_bpd']:.3f})")
 
 # %% [markdown]
-# How does that compare? Baselines on the same split (`reference-problems.md`): a
+# How does that compare? Baselines on the same split ([`docs/reference-problems.md`](../docs/reference-problems.md)): a
 # uniform model, a separate categorical distribution per pixel (Laplace smoothing),
 # and a full-covariance Gaussian through the same preprocessing; and D8 written in
 # PyTorch.

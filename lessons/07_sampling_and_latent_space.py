@@ -41,6 +41,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.backend import make_rng
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.toy2d import get_toy
@@ -53,6 +54,7 @@ from minflow.zoo.d8 import d8
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_STEPS_2D = 200 if FAST else 5000  # R2 training steps on gaussians8
 N_STEPS_D8 = 4 if FAST else 240  # D8 training steps (24 per epoch: 240 is 10 epochs)

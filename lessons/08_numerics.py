@@ -40,6 +40,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow.backend import get_array_module, log_sigmoid, make_rng, sigmoid
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.toy2d import get_toy
@@ -57,6 +58,7 @@ from minflow.zoo.d8 import d8
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 N_STEPS = 60 if FAST else 3000  # steps per scale parameterisation at lr 1e-3
 N_STRESS = 20 if FAST else 400  # steps of the high learning-rate stress test

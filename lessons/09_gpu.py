@@ -47,6 +47,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minflow
 from minflow import backend
 from minflow.backend import get_array_module, make_rng, to_numpy
 from minflow.data.toy2d import get_toy
@@ -57,6 +58,7 @@ from minflow.zoo import realnvp_2d
 FAST = os.environ.get("MINFLOW_FAST") == "1"
 FIGDIR = os.environ.get("MINFLOW_FIGDIR", "../runs/figures")
 os.makedirs(FIGDIR, exist_ok=True)
+minflow.set_threads()  # one BLAS thread (or MINFLOW_THREADS): small models run fastest so, even on a busy laptop
 
 BATCHES = (64, 512, 4096) if FAST else (64, 256, 1024, 4096, 16384, 65536)  # batch sizes timed
 N_TIMED = 5 if FAST else 30  # timed steps per batch size
