@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.minflow-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-gpu fast-test lint figures clean-venv
+.PHONY: demo test test-gpu gpu-check fast-test lint figures clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 test-gpu: $(STAMP)
 	MINFLOW_BACKEND=cupy $(PY) -m pytest -q
+
+# The whole GPU check (docs/gpu.md) with the Python at hand, no .venv: results in $OUT or ./gpu-out
+gpu-check:
+	PYTHON=$(PYTHON) bash tools/gpu_check.sh
 
 fast-test: $(STAMP)
 	$(PY) -m pytest -q -m "not lessons"
