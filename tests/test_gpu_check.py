@@ -1,9 +1,11 @@
-"""tools/gpu_check.sh, run as on a machine without a GPU, in smoke mode (a few seconds).
+"""tools/gpu_check.sh in smoke mode (a few seconds each), on both of its paths.
 
-``CUDA_VISIBLE_DEVICES=""`` hides any GPU, so the script behaves as on a CPU
-machine whether or not one is present: it must run what it can, say which
-stages or parts it skipped and why, put every file in ``$OUT``, and exit 0
-where nothing that ran failed (1 where something did).
+Without a GPU: ``CUDA_VISIBLE_DEVICES=""`` hides any GPU, so the script
+behaves as on a CPU machine whether or not one is present: it must run what
+it can, say which stages or parts it skipped and why, put every file in
+``$OUT``, and exit 0 where nothing that ran failed (1 where something did).
+With one: ``tests/fake_cupy`` on ``PYTHONPATH`` stands in for CuPy, so the
+stages take their GPU path (MINFLOW_BACKEND=cupy) on the CPU.
 """
 
 import json
@@ -33,6 +35,7 @@ def _run_check(out, **env):
         CUDA_VISIBLE_DEVICES="",
         OMP_NUM_THREADS="1",
         MINFLOW_BACKEND="cupy",  # the script sets each stage's backend itself
+        PYTHONPATH="",  # no tests/fake_cupy from a run of the suite on it, unless a test asks
         **env,
     )
     proc = subprocess.run(
@@ -94,3 +97,20 @@ def test_gpu_check_fails_where_a_stage_that_could_run_failed(tmp_path):
     assert stages["digits"]["note"] == 'not selected (GPU_CHECK_STAGES="suite")'
     # packed: the summaries beside one archive of everything else
     assert sorted(p.name for p in out.iterdir()) == ["gpu-check.tar.gz", "summary.json", "summary.txt"]
+
+
+def test_gpu_check_takes_the_gpu_path_where_cupy_runs(tmp_path):
+    # tests/fake_cupy stands in for CuPy on a GPU: the stages run on "cupy", nothing is skipped for want of one
+    out = tmp_path / "gpu-out"
+    fake = os.path.join(ROOT, "tests", "fake_cupy")
+    rc, summary, log = _run_check(out, PYTHONPATH=fake, GPU_CHECK_STAGES="suite digits")
+    assert rc == 0, log
+    stages = {s["name"]: s for s in summary["stages"]}
+    assert "CuPy: ok fake CuPy" in stages["env"]["note"]
+    assert stages["suite"]["status"] == "passed" and "MINFLOW_BACKEND=cupy" in stages["suite"]["note"]
+    suite = summary["suite"]
+    assert suite["tests"] > 0 and suite["passed"] == suite["tests"]  # none skipped for want of CuPy
+    assert stages["digits"]["status"] == "passed" and "MINFLOW_BACKEND=cupy" in stages["digits"]["note"]
+    assert "NumPy" not in stages["digits"]["note"]
+    assert summary["digits"]["epochs"] == 2 and summary["digits"]["finite"]
+    assert summary["skipped"] == ["benchmark"]
