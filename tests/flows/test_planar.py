@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng, softplus
+from minflow.backend import make_rng, softplus, to_device, to_numpy
 from minflow.data.energy import get_energy, grid_log_density
 from minflow.flows import Flow, Inverse
 from minflow.flows.planar import Planar, PlanarInverseError
@@ -30,11 +30,11 @@ def make_planar(dim, regime):
     def make(dtype):
         layer = randomize_params(Planar(dim, dtype=dtype, rng=make_rng(0)), numpy.random.default_rng(dim), scale=0.8)
         if regime != "free":
-            w = numpy.asarray(layer.params["w"], dtype=numpy.float64)
+            w = to_numpy(layer.params["w"]).astype(numpy.float64)
             target = {"active": -3.0, "near_bound": -6.0}[regime]
-            u = numpy.asarray(layer.params["u"], dtype=numpy.float64)
+            u = to_numpy(layer.params["u"]).astype(numpy.float64)
             u = u - (w @ u - target) * w / (w @ w)  # keep u's part orthogonal to w, set w.u = target
-            layer.params["u"][...] = u
+            layer.params["u"][...] = to_device(u, dtype=dtype)
         return layer
 
     return make

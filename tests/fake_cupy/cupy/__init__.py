@@ -11,6 +11,9 @@ array) follow these rules of CuPy's:
   at least one dimension) among its operands, with CuPy's TypeError: host data
   fed to a model on the GPU, or a device result compared with host values by
   ``numpy.testing``;
+- ``numpy.asarray`` / ``numpy.array`` / ``numpy.asanyarray`` refuse a device
+  array, as CuPy's "Implicit conversion to a NumPy array is not allowed" (the
+  three are wrapped in the ``numpy`` module when this one is imported);
 - ``cupy.asarray`` / ``cupy.array`` move host data to the device, ``.get()`` /
   ``cupy.asnumpy`` bring it back;
 - a reduction over a whole array gives a 0-d device array, not a host scalar;
@@ -18,9 +21,9 @@ array) follow these rules of CuPy's:
   (``random``, ``uniform``, ``integers``, ``standard_normal``): no
   ``permutation``, ``choice`` or NumPy-style ``bit_generator.state``.
 
-What it cannot see: a device array turned into a host array by
-``numpy.asarray`` (real CuPy raises), CuPy functions that NumPy has and CuPy
-lacks, kernel compilation, float32 rounding that differs on the GPU, and
+What it cannot see: host arrays written into device arrays by ``a[...] = b``
+(CuPy copies them), conversions inside NumPy's own C code, CuPy functions
+that NumPy has and CuPy lacks, kernel compilation, float32 rounding that differs on the GPU, and
 speed. It is a test tool, never installed: only ``PYTHONPATH`` puts it first.
 """
 
@@ -130,6 +133,24 @@ _numpy_namespace = _DeviceNamespace("cupy", numpy)
 def __getattr__(name):
     """Any other NumPy name, as a device function (module-level __getattr__, PEP 562)."""
     return getattr(_numpy_namespace, name)
+
+
+def _refuse_implicit(func):
+    """numpy.asarray and kin, refusing a device array as CuPy's __array__ does."""
+
+    def host_func(a, *args, **kwargs):
+        if isinstance(a, ndarray):
+            raise TypeError(
+                "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy "
+                "array explicitly. (fake CuPy: use backend.to_numpy)"
+            )
+        return func(a, *args, **kwargs)
+
+    host_func.__name__ = func.__name__
+    return host_func
+
+
+numpy.asarray, numpy.array, numpy.asanyarray = map(_refuse_implicit, (numpy.asarray, numpy.array, numpy.asanyarray))
 
 
 def asnumpy(x):
