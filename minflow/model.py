@@ -17,7 +17,7 @@ minimises E[log q(x) + U(x)] through the inverse pass.
 
 import math
 
-from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng
+from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, to_device
 from .diagnostics import NonFiniteError, check_positive_float, check_positive_int, diagnose_nll, diagnose_sampling
 from .flows.base import Bijection
 from .nn.module import Module
@@ -148,6 +148,8 @@ class FlowModel(Module):
     def sample(self, n, rng=None, temperature=1.0, dtype=None):
         """n samples x = f^{-1}(z), z ~ N(0, temperature^2 I); shape (n, *event_shape).
 
+        ``rng`` may draw on either backend (``make_rng(seed, numpy)`` gives the
+        same samples on a CPU and a GPU); z is moved to the parameters' device.
         Raises ``NonFiniteError`` naming the first layer that produced a NaN
         or infinity (a very high temperature, or parameters that blew up).
         """
@@ -155,7 +157,7 @@ class FlowModel(Module):
         temperature = check_positive_float(temperature, "temperature")
         dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self._param_module())
-        z = self.base.sample(n, rng, dtype, temperature)
+        z = self._base_sample(n, rng, dtype, temperature)
         x = self.flow.inverse(z)[0]
         xp = get_array_module(x)
         if not bool(xp.isfinite(x).all()):
@@ -174,7 +176,7 @@ class FlowModel(Module):
         n = check_positive_int(n, "n")
         dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self._param_module())
-        z0 = self.base.sample(n, rng, dtype)
+        z0 = self._base_sample(n, rng, dtype)
         x, logdet_inv = self.flow.inverse(z0)  # logdet_inv = log|det dx/dz0|
         log_q = self.base.log_prob(z0) - logdet_inv  # (n,)
         xp = get_array_module(x)
@@ -182,6 +184,10 @@ class FlowModel(Module):
             diagnosis = diagnose_sampling(self, z0)
             raise NonFiniteError(f"sample_with_log_prob produced NaN or infinite values: {diagnosis}.", diagnosis)
         return x, log_q
+
+    def _base_sample(self, n, rng, dtype, temperature=1.0):
+        """n base samples z, drawn where ``rng`` lives and moved to the parameters' module (n, *base shape)."""
+        return to_device(self.base.sample(n, rng, dtype, temperature), self._param_module())
 
     def reverse_kl_and_backward(self, energy, n, rng):
         """Monte Carlo E_q[log q(x) + U(x)] on n samples; adds its gradient to ``grads``.
@@ -200,7 +206,7 @@ class FlowModel(Module):
                 f"got {type(energy).__name__}."
             )
         xp = self._param_module()
-        z0 = self.base.sample(n, rng, self._param_dtype())
+        z0 = self._base_sample(n, rng, self._param_dtype())
         self.last_batch = ("reverse_kl", z0, energy)  # for a layer-by-layer re-run if training diverges
         x, logdet_inv = self.flow.inverse(z0)
         log_q = self.base.log_prob(z0) - logdet_inv  # (N,)

@@ -6,7 +6,7 @@ import numpy
 import pytest
 from helpers import randomize_params
 
-from minflow.backend import make_rng, to_device, to_numpy
+from minflow.backend import get_array_module, make_rng, to_device, to_numpy
 from minflow.distributions import StandardNormal
 from minflow.flows import AffineCoupling, Flow
 from minflow.gradcheck import numerical_gradient, relative_error
@@ -153,3 +153,12 @@ def test_set_recompute_reaches_every_flow_and_keeps_gradients(rng):
         numpy.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="recompute must be one of"):
         small_r2().set_recompute("sometimes")
+
+
+def test_sampling_lands_with_the_parameters_whatever_the_generator(xp):
+    # a host or a device generator: the samples are on the model's backend
+    model = realnvp_2d(n_layers=2, hidden=(4,), seed=0).to(xp)
+    for rng_module in (numpy, xp):
+        x = model.sample(5, rng=make_rng(0, rng_module))
+        x2, log_q = model.sample_with_log_prob(5, rng=make_rng(0, rng_module))
+        assert all(get_array_module(a) is xp for a in (x, x2, log_q))
