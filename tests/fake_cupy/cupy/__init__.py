@@ -11,6 +11,8 @@ array) follow these rules of CuPy's:
   at least one dimension) among its operands, with CuPy's TypeError: host data
   fed to a model on the GPU, or a device result compared with host values by
   ``numpy.testing``;
+- ``a[...] = b`` refuses a host array ``b`` (CuPy's setitem fills with
+  scalars only: "non-scalar numpy.ndarray cannot be used for fill");
 - ``numpy.asarray`` / ``numpy.array`` / ``numpy.asanyarray`` refuse a device
   array, as CuPy's "Implicit conversion to a NumPy array is not allowed" (the
   three are wrapped in the ``numpy`` module when this one is imported);
@@ -21,8 +23,7 @@ array) follow these rules of CuPy's:
   (``random``, ``uniform``, ``integers``, ``standard_normal``): no
   ``permutation``, ``choice`` or NumPy-style ``bit_generator.state``.
 
-What it cannot see: host arrays written into device arrays by ``a[...] = b``
-(CuPy copies them), conversions inside NumPy's own C code, CuPy functions
+What it cannot see: conversions inside NumPy's own C code, CuPy functions
 that NumPy has and CuPy lacks, kernel compilation, float32 rounding that differs on the GPU, and
 speed. It is a test tool, never installed: only ``PYTHONPATH`` puts it first.
 """
@@ -51,6 +52,14 @@ class ndarray(numpy.ndarray):  # noqa: N801 (CuPy's name)
     def __array_function__(self, func, types, args, kwargs):
         _refuse_host((args, kwargs), func.__name__)
         return _device_tree(func(*_host_tree(args), **_host_tree(kwargs)))
+
+    def __setitem__(self, index, value):
+        if isinstance(value, numpy.ndarray) and not isinstance(value, ndarray) and value.ndim > 0:
+            raise ValueError(
+                "non-scalar numpy.ndarray cannot be used for fill (fake CuPy: a host array written into a "
+                "device array; move it with backend.to_device first)"
+            )
+        super().__setitem__(index, value)
 
     def get(self):
         """A host copy (numpy.ndarray), as cupy.ndarray.get."""
