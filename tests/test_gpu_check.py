@@ -27,17 +27,17 @@ pytestmark = pytest.mark.skipif(
 
 def _run_check(out, **env):
     """Run the script in smoke mode with its output in ``out``; (exit status, summary.json, stdout)."""
-    env = dict(
-        os.environ,
-        OUT=str(out),
-        PYTHON=sys.executable,
-        GPU_CHECK_SMOKE="1",
-        CUDA_VISIBLE_DEVICES="",
-        OMP_NUM_THREADS="1",
-        MINFLOW_BACKEND="cupy",  # the script sets each stage's backend itself
-        PYTHONPATH="",  # no tests/fake_cupy from a run of the suite on it, unless a test asks
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "PYTHON": sys.executable,
+        "GPU_CHECK_SMOKE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "MINFLOW_BACKEND": "cupy",  # the script sets each stage's backend itself
+        "PYTHONPATH": "",  # no tests/fake_cupy from a run of the suite on it, unless a test asks
         **env,
-    )
+    }
     proc = subprocess.run(
         ["bash", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
