@@ -225,7 +225,7 @@ def step_seconds(rows, model, batch, implementation):
 
 
 def targets(rows):
-    """The two D8-at-512 targets: (speedup of CuPy over the CPU, CuPy seconds / PyTorch CUDA seconds); None if not run."""
+    """The D8-at-512 targets: (CuPy's speedup over the CPU, CuPy seconds / PyTorch CUDA seconds); None if not run."""
     cupy = step_seconds(rows, "d8", 512, "minflow-cupy")
     cpu = step_seconds(rows, "d8", 512, "minflow-numpy")
     torch_cuda = step_seconds(rows, "d8", 512, "torch-cuda")

@@ -38,9 +38,7 @@ def _run_check(out, **env):
         "PYTHONPATH": "",  # no tests/fake_cupy from a run of the suite on it, unless a test asks
         **env,
     }
-    proc = subprocess.run(
-        ["bash", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = subprocess.run(["bash", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     with open(out / "summary.json") as f:
         return proc.returncode, json.load(f), proc.stdout + proc.stderr
 

@@ -59,7 +59,11 @@ def benchmark_numbers(path):
             for r in report.get("rows", [])
         ],
         "targets": {
-            "d8_512_speedup_cupy_vs_cpu": {"value": speedup, "target": ">= 10", "met": None if speedup is None else speedup >= 10},
+            "d8_512_speedup_cupy_vs_cpu": {
+                "value": speedup,
+                "target": ">= 10",
+                "met": None if speedup is None else speedup >= 10,
+            },
             "d8_512_cupy_over_torch_cuda": {
                 "value": over_torch,
                 "target": "<= 3",
@@ -108,7 +112,9 @@ def summary_text(summary):
     if suite:
         lines += [
             "",
-            "suite: {tests} tests, {passed} passed, {failures} failed, {errors} errors, {skipped} skipped".format(**suite),
+            "suite: {tests} tests, {passed} passed, {failures} failed, {errors} errors, {skipped} skipped".format(
+                **suite
+            ),
         ]
         lines += [f"  skipped ({n}): {reason}" for reason, n in suite["skip_reasons"].items()]
         lines += [f"  FAILED {name}" for name in suite["failing"][:MAX_LISTED]]
@@ -130,8 +136,10 @@ def summary_text(summary):
         bpd = {k: ", ".join(f"{v:.3f}" for v in digits.get(k, [])) for k in ("train_bpd", "test_bpd")}
         lines += [
             "",
-            f"digits: {digits.get('epochs')} epochs; bits/dim by epoch: train {bpd['train_bpd']}, "
-            f"test {bpd['test_bpd']}; {_fmt(digits.get('seconds_per_step'), '.3g')} s/step",
+            (
+                f"digits: {digits.get('epochs')} epochs; bits/dim by epoch: train {bpd['train_bpd']}, "
+                f"test {bpd['test_bpd']}; {_fmt(digits.get('seconds_per_step'), '.3g')} s/step"
+            ),
         ]
     return "\n".join(lines) + "\n"
 
@@ -140,9 +148,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the folder the stages wrote to")
     parser.add_argument("--smoke", default="0", help="1 where the check ran in smoke mode")
-    parser.add_argument(
-        "--stage", nargs=4, action="append", default=[], metavar=("NAME", "STATUS", "SECONDS", "NOTE")
-    )
+    parser.add_argument("--stage", nargs=4, action="append", default=[], metavar=("NAME", "STATUS", "SECONDS", "NOTE"))
     args = parser.parse_args(argv)
     stages = []
     for name, status, seconds, note in args.stage:

@@ -98,7 +98,7 @@ def test_flow_recompute_invert_passes_all_checks(xp, rng):
 
 
 def test_flow_recompute_invert_matches_cached_gradients(rng):
-    x, dz, dlogdet = (to_device(a) for a in (rng.standard_normal((6, 4)), rng.standard_normal((6, 4)), rng.standard_normal(6)))
+    x, dz, dlogdet = (to_device(rng.standard_normal(shape)) for shape in ((6, 4), (6, 4), 6))
     results = []
     for make in (make_flow, make_recomputing_flow):
         flow = make(numpy.float64)

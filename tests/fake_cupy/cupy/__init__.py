@@ -37,7 +37,7 @@ __version__ = "0.0+fake (NumPy on the CPU)"
 _TRANSFERS = ("array", "asarray", "asanyarray")  # the functions that take host data to the device
 
 
-class ndarray(numpy.ndarray):  # noqa: N801 (CuPy's name)
+class ndarray(numpy.ndarray):
     """A "device" array: a NumPy array that refuses host operands, as cupy.ndarray does."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
