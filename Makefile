@@ -14,7 +14,7 @@ DEV_STAMP := $(VENV)/.minflow-dev-installed
 DEMO_OUT ?= runs/demo
 MINFLOW := $(PY) -m minflow
 
-.PHONY: demo test test-gpu fast-test lint figures lessons lesson clean-venv
+.PHONY: demo test test-gpu gpu-check fast-test lint figures lessons lesson clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(STAMP)
 
 test-gpu: $(STAMP)
 	MINFLOW_BACKEND=cupy $(PY) -m pytest -q
+
+# The whole GPU check (docs/gpu.md) with the Python at hand, no .venv: results in $OUT or ./gpu-out
+gpu-check:
+	PYTHON=$(PYTHON) bash tools/gpu_check.sh
 
 fast-test: $(STAMP)
 	$(PY) -m pytest -q -m "not lessons"

@@ -58,7 +58,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minflow
-from minflow.backend import make_rng
+from minflow.backend import make_rng, set_backend
 from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.energy import get_energy
@@ -405,6 +405,7 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "IMPL", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    set_backend("numpy")  # a CPU comparison (tracemalloc, PyTorch on the CPU), whatever MINFLOW_BACKEND says
     if args.memory_probe:
         model, implementation, n_steps = args.memory_probe
         print(json.dumps(memory_probe(model, implementation, int(n_steps))))

@@ -8,7 +8,7 @@ The standard normal N(0, I) over an event of shape (D,) or (C, H, W):
 
 import math
 
-from .backend import DEFAULT_DTYPE, get_array_module, make_rng, normal
+from .backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, to_device
 
 __all__ = ["StandardNormal"]
 
@@ -44,6 +44,5 @@ class StandardNormal:
         return normal((n, *self.event_shape), dtype, rng, scale=temperature)
 
     def sample_like(self, z, rng):
-        """Standard normal noise of the shape, dtype and module of ``z``."""
-        xp = get_array_module(z)
-        return xp.asarray(normal(z.shape, z.dtype, rng))
+        """Standard normal noise of the shape, dtype and module of ``z`` (drawn where ``rng`` lives, moved to z's)."""
+        return to_device(normal(z.shape, z.dtype, rng), get_array_module(z))

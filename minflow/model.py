@@ -24,7 +24,7 @@ import math
 import warnings
 
 from . import metrics
-from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng
+from .backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, to_device
 from .checks import check_positive_float, check_positive_int
 from .diagnostics import NonFiniteError, diagnose_nll, diagnose_sampling
 from .flows.base import Bijection
@@ -168,6 +168,8 @@ class FlowModel(Module):
     def sample(self, n, rng=None, temperature=1.0, dtype=None):
         """n samples x = f^{-1}(z), z ~ N(0, temperature^2 I); shape (n, *event_shape).
 
+        ``rng`` may draw on either backend (``make_rng(seed, numpy)`` gives the
+        same samples on a CPU and a GPU); z is moved to the parameters' device.
         Raises ``NonFiniteError`` naming the first layer that produced a NaN
         or infinity (a very high temperature, or parameters that blew up).
         """
@@ -175,7 +177,7 @@ class FlowModel(Module):
         temperature = check_positive_float(temperature, "temperature")
         dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self.xp)
-        z = self.base.sample(n, rng, dtype, temperature)
+        z = self._base_sample(n, rng, dtype, temperature)
         x = self.flow.inverse(z)[0]
         xp = get_array_module(x)
         if not bool(xp.isfinite(x).all()):
@@ -194,7 +196,7 @@ class FlowModel(Module):
         n = check_positive_int(n, "n")
         dtype = self._check_dtype(dtype)
         rng = rng if rng is not None else make_rng(None, self.xp)
-        z0 = self.base.sample(n, rng, dtype)
+        z0 = self._base_sample(n, rng, dtype)
         x, log_q = self._sample_pass(z0)
         xp = get_array_module(x)
         if not bool(xp.isfinite(x).all() & xp.isfinite(log_q).all()):
@@ -228,6 +230,10 @@ class FlowModel(Module):
         dz0 = self.flow.inverse_backward(dx, -dlog_q)
         return dz0 + dlog_q.reshape((-1,) + (1,) * (z0.ndim - 1)) * self.base.score(z0)
 
+    def _base_sample(self, n, rng, dtype, temperature=1.0):
+        """n base samples z, drawn where ``rng`` lives and moved to the parameters' module (n, *base shape)."""
+        return to_device(self.base.sample(n, rng, dtype, temperature), self.xp)
+
     def reverse_kl_and_backward(self, energy, n, rng):
         """Monte Carlo E_q[log q(x) + U(x)] on n samples; adds its gradient to ``grads``.
 
@@ -244,7 +250,7 @@ class FlowModel(Module):
                 f"energy must have energy(x) and grad(x) (e.g. data.energy.get_energy('U1')); "
                 f"got {type(energy).__name__}."
             )
-        z0 = self.base.sample(n, rng, self.dtype)
+        z0 = self._base_sample(n, rng, self.dtype)
         self.last_batch = ("reverse_kl", z0, energy)  # for a layer-by-layer re-run if training diverges
         x, log_q = self._sample_pass(z0)
         loss, dx, dlog_q = metrics.reverse_kl_and_gradient(x, log_q, energy)

@@ -111,7 +111,7 @@ def test_checkpoint_roundtrip_restores_params_and_adam_exactly(tmp_path, xp):
 def test_checkpoint_roundtrip_sgd_momentum(tmp_path):
     model = realnvp_2d(n_layers=2, hidden=(8, 8), seed=0)
     opt = SGD(model.params, model.grads, lr=0.1, momentum=0.9)
-    model.nll_and_backward(numpy.random.default_rng(0).standard_normal((8, 2)).astype(numpy.float32))
+    model.nll_and_backward(backend.to_device(numpy.random.default_rng(0).standard_normal((8, 2)).astype(numpy.float32)))
     opt.step()
     save_checkpoint(tmp_path / "ck.npz", model, opt)
     other = realnvp_2d(n_layers=2, hidden=(8, 8), seed=3)
@@ -172,7 +172,7 @@ def test_checkpoint_casts_to_the_model_dtype(saved):
     load_checkpoint(path, model)
     for k, v in model.params.items():
         assert v.dtype == numpy.float64
-        numpy.testing.assert_array_equal(v, snap[f"p/{k}"].astype(numpy.float64))
+        numpy.testing.assert_array_equal(backend.to_numpy(v), snap[f"p/{k}"].astype(numpy.float64))
 
 
 class _Stats(Module):
@@ -372,7 +372,7 @@ def test_checkpoint_killed_save_keeps_previous_checkpoint(saved):
         "numpy.savez = dying_savez\n"
         "save_checkpoint(sys.argv[1], realnvp_2d(n_layers=2, hidden=(8, 8), seed=1))\n"
     )
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, timeout=60, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert pathlib.Path(path).read_bytes() == before

@@ -148,7 +148,7 @@ def test_check_module_gradients_fails_on_wrong_bias_gradient(rng):
             self._own_grads["b"] *= 2
             return dx
 
-    x = rng.standard_normal((4, 3))
+    x = to_device(rng.standard_normal((4, 3)))  # on the layers' (default) backend
     good = check_module_gradients(Linear(3, 2, dtype=numpy.float64), x)
     assert good.ok, good
     bad = check_module_gradients(WrongBias(3, 2, dtype=numpy.float64), x)

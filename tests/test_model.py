@@ -6,7 +6,7 @@ import numpy
 import pytest
 from helpers import randomize_params
 
-from minflow.backend import make_rng, to_device, to_numpy
+from minflow.backend import get_array_module, make_rng, to_device, to_numpy
 from minflow.distributions import StandardNormal
 from minflow.flows import AffineCoupling, Flow
 from minflow.gradcheck import numerical_gradient, relative_error
@@ -46,18 +46,18 @@ def test_nll_and_backward_matches_finite_differences(xp, rng):
 
 def test_nll_and_backward_gradients_accumulate(rng):
     model = small_r2()
-    x = rng.standard_normal((5, 2))
+    x = to_device(rng.standard_normal((5, 2)))  # on the model's (default) backend
     model.zero_grads()
     model.nll_and_backward(x)
-    once = {k: g.copy() for k, g in model.grads.items()}
+    once = {k: to_numpy(g).copy() for k, g in model.grads.items()}
     model.nll_and_backward(x)
     for k, g in model.grads.items():
-        numpy.testing.assert_allclose(g, 2 * once[k], rtol=1e-12)
+        numpy.testing.assert_allclose(to_numpy(g), 2 * once[k], rtol=1e-12)
 
 
 def test_reverse_kl_and_backward_matches_finite_differences(rng):
     # U(x) = 0.5 |x - mu|^2 / sigma^2; the same base noise for every evaluation (same seed)
-    mu, sigma2 = numpy.array([1.0, -0.5]), 0.7
+    mu, sigma2 = to_device(numpy.array([1.0, -0.5])), 0.7  # on the model's (default) backend
 
     class Quadratic:
         def energy(self, x):
@@ -93,15 +93,17 @@ def test_sample_shapes_and_dtypes(xp):
 def test_sample_and_log_prob_agrees_with_log_prob(rng):
     model = small_r2()
     x, log_q = model.sample_and_log_prob(20, make_rng(2))
-    numpy.testing.assert_allclose(log_q, model.log_prob(x), rtol=1e-10)
+    numpy.testing.assert_allclose(to_numpy(log_q), to_numpy(model.log_prob(x)), rtol=1e-10)
 
 
 def test_sample_is_inverse_of_base_noise():
     model = small_r2()
     x = model.sample(4, make_rng(9))
     z = model.base.sample(4, make_rng(9), numpy.float64)
-    numpy.testing.assert_allclose(model.flow.forward(x)[0], z, atol=1e-10)
-    numpy.testing.assert_allclose(model.sample(4, make_rng(9), temperature=0.5), model.flow.inverse(0.5 * z)[0])
+    numpy.testing.assert_allclose(to_numpy(model.flow.forward(x)[0]), to_numpy(z), atol=1e-10)
+    numpy.testing.assert_allclose(
+        to_numpy(model.sample(4, make_rng(9), temperature=0.5)), to_numpy(model.flow.inverse(0.5 * z)[0])
+    )
 
 
 def test_sample_rejects_bad_n():
@@ -141,14 +143,14 @@ def test_bits_per_dim():
 
 
 def test_set_recompute_reaches_every_flow_and_keeps_gradients(rng):
-    x = rng.standard_normal((8, 2))
+    x = to_device(rng.standard_normal((8, 2)))  # on the model's (default) backend
     grads = []
     for recompute in (None, "invert"):
         model = small_r2().set_recompute(recompute)
         assert model.flow.recompute == recompute
         model.zero_grads()
         model.nll_and_backward(x)
-        grads.append({k: g.copy() for k, g in model.grads.items()})
+        grads.append({k: to_numpy(g).copy() for k, g in model.grads.items()})
     for k in grads[0]:
         numpy.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="recompute must be one of"):
@@ -214,3 +216,12 @@ def test_dtype_and_xp_say_where_the_parameters_live():
     assert small_r2(numpy.float32).dtype == numpy.float32 and small_r2().dtype == numpy.float64
     assert small_r2().xp is numpy
     assert small_r2(numpy.float32).sample(3).dtype == numpy.float32
+
+
+def test_sampling_lands_with_the_parameters_whatever_the_generator(xp):
+    # a host or a device generator: the samples are on the model's backend
+    model = realnvp_2d(n_layers=2, hidden=(4,), seed=0).to(xp)
+    for rng_module in (numpy, xp):
+        x = model.sample(5, rng=make_rng(0, rng_module))
+        x2, log_q = model.sample_and_log_prob(5, rng=make_rng(0, rng_module))
+        assert all(get_array_module(a) is xp for a in (x, x2, log_q))

@@ -11,7 +11,7 @@ import math
 import numpy
 import pytest
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.data.toy2d import get_toy
 from minflow.optim import SGD, Adam
 from minflow.train import TrainingDiverged, fit, fit_samples
@@ -54,7 +54,7 @@ def test_trained_r2_density_integrates_to_one(trained):
     c = -BOX + h * (numpy.arange(CELLS) + 0.5)
     x0, x1 = numpy.meshgrid(c, c, indexing="ij")
     grid = numpy.stack([x0.ravel(), x1.ravel()], axis=1).astype(numpy.float32)
-    mass = float(numpy.exp(model.log_prob(grid).astype(numpy.float64)).sum() * h * h)
+    mass = float(numpy.exp(to_numpy(model.log_prob(to_device(grid))).astype(numpy.float64)).sum() * h * h)
     assert mass + outside == pytest.approx(1.0, abs=1e-2)
 
 
@@ -74,7 +74,7 @@ def test_fit_samples_is_reproducible_from_seed():
 
 def test_fit_logs_every_n_steps_and_the_last(rng):
     model = small_model()
-    x = rng.standard_normal((32, 2)).astype(numpy.float32)
+    x = to_device(rng.standard_normal((32, 2)).astype(numpy.float32))  # on the model's (default) backend
     optimizer = Adam(model.params, model.grads, lr=1e-3)
     seen = []
     history = fit(
@@ -95,12 +95,12 @@ def test_fit_logs_every_n_steps_and_the_last(rng):
 def test_fit_zeroes_gradients_every_step(rng):
     # SGD with lr tiny: if the loop did not zero the gradients, they would pile up step after step
     model = small_model()
-    x = rng.standard_normal((16, 2)).astype(numpy.float32)
+    x = to_device(rng.standard_normal((16, 2)).astype(numpy.float32))  # on the model's (default) backend
     grads_seen = []
 
     def loss_and_backward(step):
         loss = model.nll_and_backward(x)
-        grads_seen.append(model.grads["flow.0.net.linear2.W"].copy())
+        grads_seen.append(to_numpy(model.grads["flow.0.net.linear2.W"]).copy())
         return loss
 
     fit(model, loss_and_backward, 3, SGD(model.params, model.grads, lr=1e-12), progress=False)
@@ -109,7 +109,7 @@ def test_fit_zeroes_gradients_every_step(rng):
 
 def test_fit_raises_training_diverged_with_the_step(rng):
     model = small_model()
-    x = rng.standard_normal((16, 2)).astype(numpy.float32)
+    x = to_device(rng.standard_normal((16, 2)).astype(numpy.float32))  # on the model's (default) backend
 
     def loss_and_backward(step):
         if step == 3:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from minflow import viz
-from minflow.backend import make_rng
+from minflow.backend import get_backend, make_rng, to_device, to_numpy
 from minflow.data.toy2d import get_toy
 from minflow.zoo import realnvp_2d
 
@@ -43,7 +43,7 @@ def assert_png(path, min_size=(100, 100)):
 
 def test_density_grid_of_standard_normal_model_integrates_to_one():
     model = realnvp_2d(n_layers=2, seed=0)  # zero last layers: the identity over N(0, I)
-    X, Y, log_q = viz.density_grid(model.log_prob, (-6.0, 6.0), n=120, xp=numpy, dtype=numpy.float32)
+    X, Y, log_q = viz.density_grid(model.log_prob, (-6.0, 6.0), n=120, xp=get_backend(), dtype=numpy.float32)
     assert X.shape == Y.shape == log_q.shape == (120, 120)
     cell_area = (X[0, 1] - X[0, 0]) * (Y[1, 0] - Y[0, 0])
     assert numpy.exp(log_q).sum() * cell_area == pytest.approx(1.0, abs=1e-3)
@@ -111,11 +111,11 @@ def test_plot_warping_last_panels_are_the_flow_applied(warped_model):
     toy = get_toy("moons")
     fig = viz.plot_warping(warped_model, toy, n_points=50, n_lines=3, rng=make_rng(5))
     top_first, top_last = fig.axes[0].collections[1].get_offsets(), fig.axes[3].collections[1].get_offsets()
-    z, _ = warped_model.flow.forward(numpy.asarray(top_first, dtype=numpy.float32))
-    numpy.testing.assert_allclose(top_last, z, atol=1e-4)
+    z, _ = warped_model.flow.forward(to_device(top_first, dtype=numpy.float32))  # the model's (default) backend
+    numpy.testing.assert_allclose(top_last, to_numpy(z), atol=1e-4)
     bottom_first, bottom_last = fig.axes[4].collections[1].get_offsets(), fig.axes[7].collections[1].get_offsets()
-    x, _ = warped_model.flow.inverse(numpy.asarray(bottom_first, dtype=numpy.float32))
-    numpy.testing.assert_allclose(bottom_last, x, atol=1e-4)
+    x, _ = warped_model.flow.inverse(to_device(bottom_first, dtype=numpy.float32))
+    numpy.testing.assert_allclose(bottom_last, to_numpy(x), atol=1e-4)
 
 
 def test_plot_loss_writes_png_with_entropy_line(tmp_path):

@@ -15,7 +15,7 @@ import time
 
 import numpy
 
-from ..backend import DEFAULT_DTYPE
+from ..backend import DEFAULT_DTYPE, to_device, to_numpy
 from ..data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from ..zoo.p2 import P2_RECIPE, fit_reverse_kl, planar_2d, radial_2d
 from ..zoo.r2 import realnvp_2d
@@ -88,11 +88,16 @@ def density_on_grid(log_prob, n=PLOT_CELLS, box=PLOT_BOX):
 
 
 def model_log_prob(model):
-    """log q(z) of a float64 copy of ``model`` as a host function (the model itself is left alone)."""
+    """log q(z) of a float64 copy of ``model`` as a host function: host z (N, 2) in, host (N,) out.
+
+    The copy stays on the model's device (NumPy or CuPy); each call moves z
+    there and brings log q back. The model itself is left alone.
+    """
     import copy
 
     model64 = copy.deepcopy(model).astype(numpy.float64)
-    return model64.log_prob
+    xp = model64.xp
+    return lambda z: to_numpy(model64.log_prob(to_device(z, xp)))  # (N,)
 
 
 def draw_density(ax, density, title, box=PLOT_BOX):

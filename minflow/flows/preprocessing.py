@@ -21,7 +21,7 @@ Direction: forward maps v (data) to y (towards the latent):
 
 import math
 
-from ..backend import DEFAULT_DTYPE, get_array_module, log_sigmoid, sigmoid, uniform
+from ..backend import DEFAULT_DTYPE, get_array_module, log_sigmoid, sigmoid, to_device, uniform
 from .base import Bijection, RecomputeError
 
 __all__ = ["Logit", "dequantize"]
@@ -53,7 +53,7 @@ def dequantize(x, n_levels, rng, dtype=DEFAULT_DTYPE):
             f"dequantize expects pixels in 0 .. {n_levels - 1} (n_levels = {n_levels}); got values from {lo} to {hi}. "
             "Pass the right n_levels (17 for the 8x8 digits, 256 for MNIST)."
         )
-    u = xp.asarray(uniform(x.shape, 0.0, 1.0, dtype, rng))  # (N, ...)
+    u = to_device(uniform(x.shape, 0.0, 1.0, dtype, rng), xp)  # (N, ...), drawn where rng lives, moved to x's
     v = (x.astype(dtype) + u) / n_levels  # (N, ...) in [0, 1)
     d = math.prod(x.shape[1:])
     return v, xp.full(x.shape[0], -d * math.log(n_levels), dtype=v.dtype)

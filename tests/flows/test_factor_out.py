@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows import Flow
 from minflow.flows.factor_out import FactorOut
 from minflow.flows.image_coupling import ImageAffineCoupling
@@ -30,9 +30,9 @@ def test_factor_out_passes_all_checks(xp, rng):
 def test_factor_out_passes_factored_channels_unchanged(rng):
     layer = make_factor_out(numpy.float64)
     x = rng.standard_normal((3, 4, 2, 2))
-    z, logdet = layer.forward(x)
+    z, logdet = (to_numpy(a) for a in layer.forward(to_device(x)))  # on the layer's (default) backend
     numpy.testing.assert_array_equal(z[:, 2:], x[:, 2:])
-    z_inner, logdet_inner = layer.inner.forward(x[:, :2])
+    z_inner, logdet_inner = (to_numpy(a) for a in layer.inner.forward(to_device(x[:, :2])))
     numpy.testing.assert_array_equal(z[:, :2], z_inner)
     numpy.testing.assert_array_equal(logdet, logdet_inner)
     assert numpy.abs(logdet).min() > 0  # the inner flow is not the identity
@@ -41,9 +41,9 @@ def test_factor_out_passes_factored_channels_unchanged(rng):
 def test_factor_out_backward_passes_factored_gradient(rng):
     layer = make_factor_out(numpy.float64)
     x = rng.standard_normal((2, 4, 2, 2))
-    layer.forward(x)
+    layer.forward(to_device(x))
     dz = rng.standard_normal((2, 4, 2, 2))
-    dx = layer.backward(dz, numpy.zeros(2))
+    dx = to_numpy(layer.backward(to_device(dz), to_device(numpy.zeros(2))))
     numpy.testing.assert_array_equal(dx[:, 2:], dz[:, 2:])
 
 

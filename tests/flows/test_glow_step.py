@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows import AffineCoupling, Flow, Permutation, Reverse, half_mask
 from minflow.flows.actnorm import ActNorm
 from minflow.flows.glow_step import MIXINGS, GlowStep, make_mixing
@@ -50,23 +50,23 @@ def test_glow_step_images_plain_mixing_passes_all_checks(xp, rng):
 
 def test_glow_step_is_actnorm_then_mixing_then_coupling(rng):
     step = make_vector_step("lu")(numpy.float64)
-    x = rng.standard_normal((6, 4))
+    x = to_device(rng.standard_normal((6, 4)))  # on the step's (default) backend
     z, logdet = step.forward(x)
     # the same three layers composed by hand, in that order (actnorm is initialised by now)
     z_hand, logdet_hand = Flow([step.actnorm, step.mixing, step.coupling]).forward(x)
-    numpy.testing.assert_array_equal(z, z_hand)
-    numpy.testing.assert_array_equal(logdet, logdet_hand)
+    numpy.testing.assert_array_equal(to_numpy(z), to_numpy(z_hand))
+    numpy.testing.assert_array_equal(to_numpy(logdet), to_numpy(logdet_hand))
     h1, _ = step.actnorm.forward(x)
     h2, _ = step.mixing.forward(h1)
-    numpy.testing.assert_allclose(h2, h1 @ step.mixing.matrix().T, rtol=1e-13)
+    numpy.testing.assert_allclose(to_numpy(h2), to_numpy(h1 @ step.mixing.matrix().T), rtol=1e-13)
     assert [type(layer) for layer in step.layers] == [ActNorm, InvertibleLinearLU, AffineCoupling]
 
 
 def test_glow_step_initializes_actnorm_on_first_batch(rng):
     step = GlowStep.for_vectors(3, hidden=(8,), dtype=numpy.float64)
-    x = rng.standard_normal((50, 3)) * [0.2, 3.0, 1.0] + [5.0, -2.0, 0.0]
+    x = to_device(rng.standard_normal((50, 3)) * [0.2, 3.0, 1.0] + [5.0, -2.0, 0.0])
     step.forward(x)
-    h, _ = step.actnorm.forward(x)
+    h = to_numpy(step.actnorm.forward(x)[0])
     numpy.testing.assert_allclose(h.mean(axis=0), 0.0, atol=1e-6)
     numpy.testing.assert_allclose(h.std(axis=0), 1.0, atol=1e-6)
     assert "actnorm.initialized" in step.buffers()

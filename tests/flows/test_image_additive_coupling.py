@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows.image_additive_coupling import ImageAdditiveCoupling
 from minflow.flows.image_masks import channel_mask, checkerboard_mask
 
@@ -27,25 +27,25 @@ def test_image_additive_coupling_passes_all_checks(first, xp, rng):
 def test_image_additive_coupling_formula(rng):
     layer = make_additive(True)(numpy.float64)
     x = rng.standard_normal((3, 4, 2, 2))
-    z, logdet = layer.forward(x)
+    z, logdet = (to_numpy(a) for a in layer.forward(to_device(x)))  # on the layer's (default) backend
     numpy.testing.assert_array_equal(z[:, :2], x[:, :2])  # copied channels untouched
-    numpy.testing.assert_allclose(z[:, 2:], x[:, 2:] + layer.net.forward(x[:, :2]), rtol=1e-13)
+    numpy.testing.assert_allclose(z[:, 2:], x[:, 2:] + to_numpy(layer.net.forward(to_device(x[:, :2]))), rtol=1e-13)
     numpy.testing.assert_array_equal(logdet, numpy.zeros(3))
 
 
 def test_image_additive_coupling_starts_as_identity(rng):
     x = rng.standard_normal((2, 4, 3, 3))
-    z, _ = ImageAdditiveCoupling(4, channel_mask(4), hidden=4, n_blocks=1, dtype=numpy.float64).forward(x)
-    numpy.testing.assert_array_equal(z, x)
+    z, _ = ImageAdditiveCoupling(4, channel_mask(4), hidden=4, n_blocks=1, dtype=numpy.float64).forward(to_device(x))
+    numpy.testing.assert_array_equal(to_numpy(z), x)
 
 
 def test_image_additive_coupling_backward_after_other_pass_is_an_error(rng):
     layer = make_additive(True)(numpy.float64)
-    x = rng.standard_normal((2, 4, 3, 3))
+    x = to_device(rng.standard_normal((2, 4, 3, 3)))
     z, _ = layer.forward(x)
     layer.inverse(z)  # overwrites the conditioner's caches
     with pytest.raises(RuntimeError, match="forward"):
-        layer.backward(z, numpy.zeros(2))
+        layer.backward(z, to_device(numpy.zeros(2)))
 
 
 def test_image_additive_coupling_rejects_spatial_mask_and_wrong_shape():

@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows.image_coupling import ImageAffineCoupling
 from minflow.flows.image_masks import channel_mask, checkerboard_mask
 from minflow.gradcheck import brute_force_logdet
@@ -52,10 +52,10 @@ def test_checkerboard_coupling_formula(rng):
     mask = checkerboard_mask(4, 4, 0)
     layer = make_coupling(2, mask, learnable_scale=True)(numpy.float64)
     x = rng.standard_normal((3, 2, 4, 4))
-    z, logdet = layer.forward(x)
-    h = layer.net.forward(x * mask)  # the conditioner sees the masked image, all channels
+    z, logdet = (to_numpy(a) for a in layer.forward(to_device(x)))  # on the layer's (default) backend
+    h = to_numpy(layer.net.forward(to_device(x * mask)))  # the conditioner sees the masked image, all channels
     assert h.shape == (3, 4, 4, 4)
-    s = layer.params["scale"] * numpy.tanh(h[:, :2])
+    s = to_numpy(layer.params["scale"]) * numpy.tanh(h[:, :2])
     expected = numpy.where(mask, x, x * numpy.exp(s) + h[:, 2:])
     numpy.testing.assert_allclose(z, expected, rtol=1e-12)
     numpy.testing.assert_allclose(logdet, (s * ~mask).sum(axis=(1, 2, 3)), rtol=1e-12)
@@ -65,10 +65,10 @@ def test_checkerboard_coupling_copied_pixels_ignore_transformed_ones(rng):
     # dz/dx is triangular: changing a transformed pixel changes only that pixel of z
     layer = make_coupling(1, checkerboard_mask(4, 4, 1))(numpy.float64)
     x = rng.standard_normal((1, 1, 4, 4))
-    z = layer.forward(x)[0]
+    z = to_numpy(layer.forward(to_device(x))[0])
     x2 = x.copy()
     x2[0, 0, 0, 0] += 1.0  # (0 + 0) % 2 = 0: transformed under parity 1
-    diff = layer.forward(x2)[0] - z
+    diff = to_numpy(layer.forward(to_device(x2))[0]) - z
     assert diff[0, 0, 0, 0] != 0
     diff[0, 0, 0, 0] = 0
     numpy.testing.assert_array_equal(diff, numpy.zeros_like(diff))
@@ -77,8 +77,8 @@ def test_checkerboard_coupling_copied_pixels_ignore_transformed_ones(rng):
 def test_channel_coupling_formula(rng):
     layer = make_coupling(4, channel_mask(4, first=False))(numpy.float64)
     x = rng.standard_normal((3, 4, 2, 2))
-    z, logdet = layer.forward(x)
-    h = layer.net.forward(x[:, 2:])  # the conditioner sees the copied channels 2:4 (in C/2, out C)
+    z, logdet = (to_numpy(a) for a in layer.forward(to_device(x)))  # on the layer's (default) backend
+    h = to_numpy(layer.net.forward(to_device(x[:, 2:])))  # the conditioner sees the copied channels 2:4 (in C/2, out C)
     assert h.shape == (3, 4, 2, 2)
     s = numpy.tanh(h[:, :2])
     numpy.testing.assert_array_equal(z[:, 2:], x[:, 2:])
@@ -91,18 +91,18 @@ def test_image_coupling_logdet_matches_jacobian_at_d8_width(rng):
     layer = randomize_params(
         ImageAffineCoupling(1, checkerboard_mask(4, 4, 0), dtype=numpy.float64), numpy.random.default_rng(2), 0.1
     )
-    x = rng.standard_normal((2, 1, 4, 4))
-    _, logdet = layer.forward(x)
-    numpy.testing.assert_allclose(logdet, brute_force_logdet(layer.forward, x), atol=1e-7)
+    x = to_device(rng.standard_normal((2, 1, 4, 4)))
+    logdet = to_numpy(layer.forward(x)[1])
+    numpy.testing.assert_allclose(logdet, to_numpy(brute_force_logdet(layer.forward, x)), atol=1e-7)
     assert numpy.abs(logdet).min() > 0.1  # a real test: far from the identity
 
 
 def test_image_coupling_starts_as_identity(rng):
     layer = ImageAffineCoupling(4, channel_mask(4), hidden=8, dtype=numpy.float64)
     x = rng.standard_normal((2, 4, 4, 4))
-    z, logdet = layer.forward(x)
-    numpy.testing.assert_array_equal(z, x)
-    numpy.testing.assert_array_equal(logdet, numpy.zeros(2))
+    z, logdet = layer.forward(to_device(x))
+    numpy.testing.assert_array_equal(to_numpy(z), x)
+    numpy.testing.assert_array_equal(to_numpy(logdet), numpy.zeros(2))
 
 
 def test_image_coupling_conditioner_sizes_follow_d8_conventions():
@@ -125,7 +125,7 @@ def test_image_coupling_rejects_wrong_shape():
 
 def test_image_coupling_inverse_pass_drops_forward_cache(rng):
     layer = make_coupling(1, checkerboard_mask(4, 4, 0))(numpy.float64)
-    x = rng.standard_normal((2, 1, 4, 4))
+    x = to_device(rng.standard_normal((2, 1, 4, 4)))
     z, logdet = layer.forward(x)
     layer.inverse(z)
     with pytest.raises(RuntimeError, match="forward"):

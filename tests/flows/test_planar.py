@@ -1,10 +1,14 @@
-"""Tests for minflow/flows/planar.py: the planar flow, its constraint and its numerical inverse."""
+"""Tests for minflow/flows/planar.py: the planar flow, its constraint and its numerical inverse.
+
+Layers without ``.to(xp)`` live on the default backend (MINFLOW_BACKEND): their
+inputs go there with ``to_device`` and their results come back with ``to_numpy``.
+"""
 
 import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng, softplus
+from minflow.backend import make_rng, softplus, to_device, to_numpy
 from minflow.data.energy import get_energy, grid_log_density
 from minflow.flows import Flow, Inverse
 from minflow.flows.planar import Planar, PlanarInverseError
@@ -13,10 +17,14 @@ from minflow.zoo.p2 import fit_reverse_kl, planar_2d
 
 
 def set_params(layer, u, w, b):
-    layer.params["u"][...] = u
-    layer.params["w"][...] = w
-    layer.params["b"][...] = b
+    for name, value in (("u", u), ("w", w), ("b", b)):
+        p = layer.params[name]
+        p[...] = to_device(numpy.broadcast_to(value, p.shape), dtype=p.dtype)
     return layer
+
+
+def host_params(layer):
+    return (to_numpy(layer.params[k]) for k in ("u", "w", "b"))
 
 
 def make_planar(dim, regime):
@@ -30,11 +38,11 @@ def make_planar(dim, regime):
     def make(dtype):
         layer = randomize_params(Planar(dim, dtype=dtype, rng=make_rng(0)), numpy.random.default_rng(dim), scale=0.8)
         if regime != "free":
-            w = numpy.asarray(layer.params["w"], dtype=numpy.float64)
+            w = to_numpy(layer.params["w"]).astype(numpy.float64)
             target = {"active": -3.0, "near_bound": -6.0}[regime]
-            u = numpy.asarray(layer.params["u"], dtype=numpy.float64)
+            u = to_numpy(layer.params["u"]).astype(numpy.float64)
             u = u - (w @ u - target) * w / (w @ w)  # keep u's part orthogonal to w, set w.u = target
-            layer.params["u"][...] = u
+            layer.params["u"][...] = to_device(u, dtype=dtype)
         return layer
 
     return make
@@ -50,11 +58,11 @@ def test_planar_passes_all_checks(dim, regime, xp, rng):
 
 def test_planar_inverse_is_the_paper_formula(rng):
     layer = make_planar(2, "active")(numpy.float64)
-    u, w, b = (layer.params[k] for k in ("u", "w", "b"))
+    u, w, b = host_params(layer)
     wu = w @ u
     u_hat = u + (-1 + numpy.log1p(numpy.exp(wu)) - wu) * w / (w @ w)  # Rezende & Mohamed appendix A.1
     z = rng.standard_normal((5, 2))
-    x, logdet = layer.inverse(z)
+    x, logdet = (to_numpy(a) for a in layer.inverse(to_device(z)))
     a = z @ w + b
     numpy.testing.assert_allclose(x, z + numpy.tanh(a)[:, None] * u_hat, rtol=1e-13)
     psi = (1 - numpy.tanh(a) ** 2)[:, None] * w
@@ -68,7 +76,7 @@ def test_planar_u_hat_satisfies_constraint(rng):
         for _ in range(50):
             u, w = scale * rng.standard_normal(3), scale * rng.standard_normal(3)
             set_params(layer, u, w, 0.0)
-            u_hat = layer.u_hat()
+            u_hat = to_numpy(layer.u_hat())
             rounding = 1e-14 * numpy.linalg.norm(w) * numpy.linalg.norm(u_hat)  # of the dot product itself
             assert w @ u_hat >= -1 - rounding
             numpy.testing.assert_allclose(w @ u_hat, -1 + softplus(w @ u), rtol=1e-9, atol=10 * rounding)
@@ -81,7 +89,7 @@ def test_planar_logdet_stays_finite_at_the_bound():
     # computed as tanh^2 + (1 - tanh^2) softplus(w.u) it stays positive, its log finite
     layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([-50.0, 0.0]), numpy.array([1.0, 0.0]), 0.0)
     z = numpy.array([[0.0, 1.0], [1e-12, 0.0], [2.0, 0.0]])
-    _, logdet = layer.inverse(z)
+    logdet = to_numpy(layer.inverse(to_device(z))[1])
     assert numpy.isfinite(logdet).all()
     numpy.testing.assert_allclose(logdet[0], numpy.log(numpy.log1p(numpy.exp(-50.0))), rtol=1e-12)
     assert logdet[0] < -49
@@ -90,24 +98,24 @@ def test_planar_logdet_stays_finite_at_the_bound():
 @pytest.mark.parametrize("regime", ["free", "active", "near_bound"])
 def test_planar_numerical_inverse_roundtrips_to_1e9(regime, rng):
     layer = make_planar(2, regime)(numpy.float64)
-    z = numpy.concatenate([rng.standard_normal((500, 2)), 10 * rng.standard_normal((100, 2))])
+    z = to_device(numpy.concatenate([rng.standard_normal((500, 2)), 10 * rng.standard_normal((100, 2))]))
     x, logdet_inv = layer.inverse(z)
     z_back, logdet_fwd = layer.forward(x)
-    assert numpy.abs(z_back - z).max() < 1e-9
-    assert numpy.abs(logdet_fwd + logdet_inv).max() < 1e-9
+    assert float(abs(z_back - z).max()) < 1e-9
+    assert float(abs(logdet_fwd + logdet_inv).max()) < 1e-9
     # and the other way round, from x
-    x = 3 * rng.standard_normal((500, 2))
-    assert numpy.abs(layer.inverse(layer.forward(x)[0])[0] - x).max() < 1e-9
+    x = to_device(3 * rng.standard_normal((500, 2)))
+    assert float(abs(layer.inverse(layer.forward(x)[0])[0] - x).max()) < 1e-9
 
 
 def test_planar_solve_is_safeguarded_where_newton_alone_fails():
     # w.u = -40: w.u_hat rounds to -1, so g'(a) = 1 + m (1 - tanh^2 a) = tanh^2 a vanishes at the
     # (triple) root a = 0 and a plain Newton step divides by zero; the bisection safeguard still converges
     layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([-40.0, 0.3]), numpy.array([1.0, 0.0]), 0.1)
-    x = numpy.stack([numpy.linspace(-2, 2, 2001), numpy.linspace(1, -1, 2001)], axis=1)
+    x = to_device(numpy.stack([numpy.linspace(-2, 2, 2001), numpy.linspace(1, -1, 2001)], axis=1))
     z, logdet = layer.forward(x)
-    assert numpy.isfinite(logdet).all() and logdet.max() > 10  # a nearly singular map, inverted
-    assert numpy.abs(layer.inverse(z)[0] - x).max() < 1e-9
+    assert bool(numpy.isfinite(logdet).all()) and float(logdet.max()) > 10  # a nearly singular map, inverted
+    assert float(abs(layer.inverse(z)[0] - x).max()) < 1e-9
 
 
 @pytest.mark.parametrize("wu", [5.0, 18.0, 50.0])
@@ -115,41 +123,42 @@ def test_planar_solve_converges_for_large_w_u_hat(wu):
     # large w.u_hat: plain Newton (even kept inside the bracket) bounces across tanh's inflection
     # and stalls for some y; the rtsafe rule (bisect unless the step halves) converges for every y
     layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([wu, 0.3]), numpy.array([1.0, 0.0]), 0.1)
-    x = numpy.stack([numpy.linspace(-3 * wu, 3 * wu, 20001), numpy.linspace(-1, 1, 20001)], axis=1)
+    x = to_device(numpy.stack([numpy.linspace(-3 * wu, 3 * wu, 20001), numpy.linspace(-1, 1, 20001)], axis=1))
     z, logdet = layer.forward(x)
-    assert numpy.isfinite(logdet).all()
-    assert numpy.abs(layer.forward(layer.inverse(z)[0])[0] - z).max() < 1e-9
+    assert bool(numpy.isfinite(logdet).all())
+    assert float(abs(layer.forward(layer.inverse(z)[0])[0] - z).max()) < 1e-9
     # the last Newton step takes the solve to rounding level, relative to the size of x
-    assert numpy.abs(layer.inverse(z)[0] - x).max() < 1e-13 * (1 + numpy.abs(x).max())
+    assert float(abs(layer.inverse(z)[0] - x).max()) < 1e-13 * (1 + float(abs(x).max()))
 
 
 def test_planar_forward_logdet_matches_jacobian_near_the_bound(rng):
     layer = make_planar(2, "near_bound")(numpy.float64)
-    x = rng.standard_normal((8, 2))
-    numpy.testing.assert_allclose(layer.forward(x)[1], brute_force_logdet(layer.forward, x, h=1e-6), atol=1e-6)
-    assert layer.forward(x)[1].max() > 1.0  # the map contracts hard here: a real test of the bound
+    x = to_device(rng.standard_normal((8, 2)))
+    logdet = to_numpy(layer.forward(x)[1])
+    numpy.testing.assert_allclose(logdet, to_numpy(brute_force_logdet(layer.forward, x, h=1e-6)), atol=1e-6)
+    assert logdet.max() > 1.0  # the map contracts hard here: a real test of the bound
 
 
 def test_planar_forward_raises_when_solve_does_not_converge(rng):
     layer = make_planar(2, "near_bound")(numpy.float64)
     layer.max_iter = 1
     with pytest.raises(PlanarInverseError, match="did not converge in 1 iterations"):
-        layer.forward(3 * rng.standard_normal((20, 2)))
+        layer.forward(to_device(3 * rng.standard_normal((20, 2))))
 
 
 def test_planar_forward_keeps_float32(rng):
     layer = make_planar(2, "active")(numpy.float32)
-    x = rng.standard_normal((7, 2)).astype(numpy.float32)
+    x = to_device(rng.standard_normal((7, 2)).astype(numpy.float32))
     z, logdet = layer.forward(x)
     assert z.dtype == logdet.dtype == numpy.float32
-    assert numpy.abs(layer.inverse(z)[0] - x).max() < 1e-5
+    assert float(abs(layer.inverse(z)[0] - x).max()) < 1e-5
 
 
 def test_planar_in_a_flow_with_its_inverse_is_identity(rng):
     layer = make_planar(3, "active")(numpy.float64)
-    x = rng.standard_normal((4, 3))
+    x = to_device(rng.standard_normal((4, 3)))
     out, logdet = Flow([Inverse(layer), layer]).forward(x)
-    assert numpy.abs(out - x).max() < 1e-12 and numpy.abs(logdet).max() < 1e-12
+    assert float(abs(out - x).max()) < 1e-12 and float(abs(logdet).max()) < 1e-12
 
 
 def test_planar_initialisation_follows_p2():
@@ -173,9 +182,9 @@ def test_planar_rejects_wrong_shape():
 
 def test_planar_backward_needs_its_pass(rng):
     layer = make_planar(2, "free")(numpy.float64)
-    layer.forward(rng.standard_normal((3, 2)))
+    layer.forward(to_device(rng.standard_normal((3, 2))))
     with pytest.raises(RuntimeError, match="inverse\\(\\) has not been called"):
-        layer.inverse_backward(numpy.ones((3, 2)), numpy.ones(3))
+        layer.inverse_backward(to_device(numpy.ones((3, 2))), to_device(numpy.ones(3)))
 
 
 def test_planar_trained_density_integrates_to_one():
@@ -184,6 +193,6 @@ def test_planar_trained_density_integrates_to_one():
     model = planar_2d(8, seed=0)
     history = fit_reverse_kl(model, get_energy("U1"), n_steps=300, progress=False, log_every=50)
     assert history["loss"][-1] < history["loss"][0] - 1.0  # it did train
-    log_q, h = grid_log_density(model.log_prob, n=300, box=6.0)
+    log_q, h = grid_log_density(lambda z: to_numpy(model.log_prob(to_device(z))), n=300, box=6.0)
     mass = numpy.exp(log_q).sum() * h * h
     assert abs(mass - 1) < 1e-2, mass

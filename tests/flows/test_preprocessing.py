@@ -6,7 +6,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks
 
-from minflow.backend import make_rng
+from minflow.backend import get_array_module, make_rng, to_device
 from minflow.flows.preprocessing import Logit, dequantize
 
 
@@ -58,6 +58,17 @@ def test_dequantize_same_rng_seed_same_draws(rng):
     x = rng.integers(0, 17, size=(4, 1, 8, 8))
     numpy.testing.assert_array_equal(dequantize(x, 17, make_rng(3))[0], dequantize(x, 17, make_rng(3))[0])
     assert (dequantize(x, 17, make_rng(3))[0] != dequantize(x, 17, make_rng(4))[0]).any()
+
+
+def test_dequantize_follows_the_images_not_the_generator(xp, rng):
+    # the noise is drawn where the generator lives and handed back in the images' module:
+    # every pairing of host and device (the digits command draws on the host for images on either)
+    images = rng.integers(0, 17, size=(3, 1, 8, 8))
+    for x_module in (numpy, xp):
+        x = to_device(images, x_module)
+        for rng_module in (numpy, xp):
+            v, logdet = dequantize(x, 17, make_rng(0, rng_module))
+            assert get_array_module(v) is x_module and get_array_module(logdet) is x_module
 
 
 def test_dequantize_rejects_float_images():

@@ -61,8 +61,8 @@ def test_im2col_layout(rng):
 
 def test_conv2d_zero_init_outputs_zero(rng):
     conv = Conv2d(2, 3, init="zeros", dtype=numpy.float64)
-    y = conv.forward(rng.standard_normal((4, 2, 3, 3)))
-    numpy.testing.assert_array_equal(y, numpy.zeros((4, 3, 3, 3)))
+    y = conv.forward(to_device(rng.standard_normal((4, 2, 3, 3))))  # on the layer's (default) backend
+    numpy.testing.assert_array_equal(to_numpy(y), numpy.zeros((4, 3, 3, 3)))
 
 
 def test_conv2d_uniform_init_bound():
@@ -76,15 +76,15 @@ def test_conv2d_uniform_init_bound():
 
 def test_conv2d_gradients_accumulate(rng):
     conv = make_conv(2, 2, 3)(numpy.float64)
-    x = rng.standard_normal((2, 2, 3, 3))
-    dy = rng.standard_normal((2, 2, 3, 3))
+    x = to_device(rng.standard_normal((2, 2, 3, 3)))
+    dy = to_device(rng.standard_normal((2, 2, 3, 3)))
     conv.forward(x)
     conv.backward(dy)
-    once = {k: g.copy() for k, g in conv.grads.items()}
+    once = {k: to_numpy(g).copy() for k, g in conv.grads.items()}
     conv.forward(x)
     conv.backward(dy)
     for k, g in conv.grads.items():
-        numpy.testing.assert_allclose(g, 2 * once[k], rtol=1e-12)
+        numpy.testing.assert_allclose(to_numpy(g), 2 * once[k], rtol=1e-12)
 
 
 def test_conv2d_rejects_even_kernel():
@@ -105,15 +105,19 @@ def test_conv2d_backward_without_forward_is_an_error():
 
 def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
     # slices that do not divide the batch: every slice path runs, and the result is that of one slice
-    x = rng.standard_normal((5, 3, 4, 6))
-    dy = rng.standard_normal((5, 4, 4, 6))
+    x = to_device(rng.standard_normal((5, 3, 4, 6)))
+    dy = to_device(rng.standard_normal((5, 4, 4, 6)))
     whole, sliced = make_conv(3, 4, 3)(numpy.float64), make_conv(3, 4, 3)(numpy.float64)
     whole.gather_fraction, sliced.gather_fraction = 1.0, 0.4  # one slice of 5 images; slices of 2, 2, 1
     assert [s.stop - s.start for s in sliced._batch_slices(5)] == [2, 2, 1]
-    numpy.testing.assert_allclose(sliced.forward(x), whole.forward(x), rtol=1e-13, atol=1e-13)
-    numpy.testing.assert_allclose(sliced.backward(dy), whole.backward(dy), rtol=1e-13, atol=1e-13)
+    numpy.testing.assert_allclose(to_numpy(sliced.forward(x)), to_numpy(whole.forward(x)), rtol=1e-13, atol=1e-13)
+    numpy.testing.assert_allclose(
+        to_numpy(sliced.backward(dy)), to_numpy(whole.backward(dy)), rtol=1e-13, atol=1e-13
+    )
     for name in ("W", "b"):
-        numpy.testing.assert_allclose(sliced.grads[name], whole.grads[name], rtol=1e-12, atol=1e-12)
+        numpy.testing.assert_allclose(
+            to_numpy(sliced.grads[name]), to_numpy(whole.grads[name]), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_conv2d_slices_gather_at_most_the_input_size():

@@ -36,16 +36,16 @@ def test_linear_forward_is_x_w_plus_b(xp, rng):
 
 
 def test_linear_backward_formulas_and_accumulation(rng):
-    layer = Linear(3, 2, dtype=numpy.float64)
+    layer = Linear(3, 2, dtype=numpy.float64)  # on the default backend
     x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
-    layer.forward(x)
-    dx = layer.backward(dy)
-    numpy.testing.assert_allclose(dx, dy @ layer.params["W"].T, rtol=1e-12)
-    numpy.testing.assert_allclose(layer.grads["W"], x.T @ dy, rtol=1e-12)
-    numpy.testing.assert_allclose(layer.grads["b"], dy.sum(axis=0), rtol=1e-12)
-    layer.forward(x)
-    layer.backward(dy)  # gradients accumulate
-    numpy.testing.assert_allclose(layer.grads["W"], 2 * x.T @ dy, rtol=1e-12)
+    layer.forward(to_device(x))
+    dx = to_numpy(layer.backward(to_device(dy)))
+    numpy.testing.assert_allclose(dx, dy @ to_numpy(layer.params["W"]).T, rtol=1e-12)
+    numpy.testing.assert_allclose(to_numpy(layer.grads["W"]), x.T @ dy, rtol=1e-12)
+    numpy.testing.assert_allclose(to_numpy(layer.grads["b"]), dy.sum(axis=0), rtol=1e-12)
+    layer.forward(to_device(x))
+    layer.backward(to_device(dy))  # gradients accumulate
+    numpy.testing.assert_allclose(to_numpy(layer.grads["W"]), 2 * x.T @ dy, rtol=1e-12)
     layer.zero_grads()
     assert not layer.grads["W"].any() and not layer.grads["b"].any()
 
@@ -69,9 +69,9 @@ def test_linear_init_distributions():
 
 
 def test_linear_init_reproducible_from_seed():
-    a = Linear(4, 3, rng=make_rng(7)).params["W"]
-    b = Linear(4, 3, rng=make_rng(7)).params["W"]
-    c = Linear(4, 3, rng=make_rng(8)).params["W"]
+    a = to_numpy(Linear(4, 3, rng=make_rng(7)).params["W"])
+    b = to_numpy(Linear(4, 3, rng=make_rng(7)).params["W"])
+    c = to_numpy(Linear(4, 3, rng=make_rng(8)).params["W"])
     numpy.testing.assert_array_equal(a, b)
     assert not numpy.array_equal(a, c)
 
@@ -81,7 +81,7 @@ def test_linear_keeps_dtype(dtype):
     layer = Linear(3, 2, dtype=dtype)
     assert all(p.dtype == dtype for p in layer.params.values())
     assert all(g.dtype == dtype for g in layer.grads.values())
-    assert layer.forward(numpy.ones((5, 3), dtype)).dtype == dtype
+    assert layer.forward(to_device(numpy.ones((5, 3), dtype))).dtype == dtype
 
 
 def test_linear_rejects_unknown_init():

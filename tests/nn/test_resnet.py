@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_block_passes_all_checks, randomize_params
 
-from minflow.backend import make_rng
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.nn.resnet import ResidualBlock, ResNet
 
 
@@ -31,16 +31,17 @@ def test_residual_block_gradcheck(xp, rng):
 
 def test_residual_block_formula(rng):
     block = randomize_params(ResidualBlock(3, dtype=numpy.float64), rng)
-    h = rng.standard_normal((2, 3, 4, 4))
-    inner = block.conv_b.forward(numpy.maximum(block.conv_a.forward(h), 0))
-    numpy.testing.assert_allclose(block.forward(h), h + inner, rtol=1e-12)
+    h = to_device(rng.standard_normal((2, 3, 4, 4)))  # on the block's (default) backend
+    inner = block.conv_b.forward(numpy.maximum(block.conv_a.forward(h), 0))  # a ufunc: runs where h lives
+    numpy.testing.assert_allclose(to_numpy(block.forward(h)), to_numpy(h + inner), rtol=1e-12)
 
 
 def test_resnet_last_conv_starts_at_zero(rng):
     net = ResNet(1, 2, hidden=8, n_blocks=2, dtype=numpy.float64)
     assert not net.params["conv_out.W"].any() and not net.params["conv_out.b"].any()
     assert net.params["block1.conv_b.W"].any()
-    numpy.testing.assert_array_equal(net.forward(rng.standard_normal((3, 1, 4, 4))), numpy.zeros((3, 2, 4, 4)))
+    out = net.forward(to_device(rng.standard_normal((3, 1, 4, 4))))
+    numpy.testing.assert_array_equal(to_numpy(out), numpy.zeros((3, 2, 4, 4)))
 
 
 def test_resnet_parameter_count():

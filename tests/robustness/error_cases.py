@@ -19,7 +19,7 @@ import os
 import numpy
 
 from minflow.__main__ import main
-from minflow.backend import set_backend
+from minflow.backend import set_backend, to_device
 from minflow.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minflow.data.digits import load_digits, train_val_split
 from minflow.data.energy import get_energy
@@ -68,7 +68,7 @@ def _r2():
 def _expanding_r2():
     """A small R2 whose first coupling scales x[1] by e (s_raw = 5, t = 0): 3e38 * e overflows float32."""
     model = _r2()
-    model.flow[0].net.params["linear2.b"][...] = [5.0, 0.0]
+    model.flow[0].net.params["linear2.b"][...] = to_device(numpy.array([5.0, 0.0]))
     return model
 
 
@@ -130,7 +130,7 @@ def _model_cases():
         Case(
             area,
             "`log_prob(x)`, finite x of 3e38 (float32): a coupling overflows",
-            lambda: _expanding_r2().log_prob(numpy.full((2, 2), 3e38, F32)),
+            lambda: _expanding_r2().log_prob(to_device(numpy.full((2, 2), 3e38, F32))),
             NonFiniteError,
             ["layer 0 (AffineCoupling)", "output"],
         ),
@@ -220,7 +220,7 @@ def _training_cases():
     opt = Adam(m.params, m.grads)
 
     def loss(step):
-        return m.nll_and_backward(_normal((8, 2), step))
+        return m.nll_and_backward(to_device(_normal((8, 2), step)))  # on the model's (default) backend
 
     def blows_up(step):
         if step == 2:  # one coupling's last layer blown up mid-training

@@ -10,6 +10,7 @@ import numpy
 import pytest
 
 from minflow.__main__ import main
+from minflow.backend import to_numpy
 from minflow.checkpoint import load_checkpoint
 from minflow.data.toy2d import get_toy
 from minflow.optim import Adam
@@ -29,8 +30,8 @@ def _r2_run(init_seed, data_seed, steps=40):
     optimizer = Adam(model.params, model.grads, lr=1e-3)
     toy = get_toy("moons")
     history = fit_samples(model, toy.sample, steps, batch_size=128, seed=data_seed, optimizer=optimizer, progress=False)
-    state = {k: numpy.array(v) for k, v in optimizer.state().items()}
-    return {k: p.copy() for k, p in model.params.items()}, state, history["loss"]
+    state = {k: to_numpy(v).copy() for k, v in optimizer.state().items()}  # host copies, wherever the model lives
+    return {k: to_numpy(p).copy() for k, p in model.params.items()}, state, history["loss"]
 
 
 def test_r2_same_seed_gives_bitwise_identical_parameters():
@@ -51,7 +52,7 @@ def _d8_run(tmp_path, name, seed):
     assert main(argv) == 0
     model = d8()
     load_checkpoint(path, model)
-    return {k: p.copy() for k, p in model.params.items()}
+    return {k: to_numpy(p).copy() for k, p in model.params.items()}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -60,7 +61,7 @@ def test_d8_same_seed_gives_bitwise_identical_parameters(tmp_path):
     second = _d8_run(tmp_path, "b", seed=0)
     _assert_bitwise_equal(first, second)
     assert sum(p.size for p in first.values()) == 384_962  # the D8 architecture itself
-    untrained = {k: p.copy() for k, p in d8().params.items()}
+    untrained = {k: to_numpy(p).copy() for k, p in d8().params.items()}
     assert any(not numpy.array_equal(first[k], untrained[k]) for k in first)  # it did train
     other = _d8_run(tmp_path, "c", seed=1)
     assert any(not numpy.array_equal(first[k], other[k]) for k in first)

@@ -4,12 +4,15 @@ Very large |x| in the base density and in couplings; pixels at 0 and at the
 top level through the logit; extreme parameters (a saturated log-scale, a
 near-singular or singular 1x1 convolution, a planar w near zero, radial
 alpha and beta at the ends of their range).
+
+Layers and models live on the default backend (MINFLOW_BACKEND): inputs go
+there with ``to_device``, results come back with ``to_numpy`` to be compared.
 """
 
 import numpy
 import pytest
 
-from minflow.backend import logsumexp
+from minflow.backend import logsumexp, to_device, to_numpy
 from minflow.data.energy import ENERGY_TARGETS, get_energy
 from minflow.data.toy2d import TOY_DENSITIES
 from minflow.diagnostics import NonFiniteError
@@ -32,7 +35,7 @@ F32, F64 = numpy.float32, numpy.float64
 def _randomize(module, seed=0, scale=0.5):
     rng = numpy.random.default_rng(seed)
     for p in module.params.values():
-        p[...] = scale * rng.standard_normal(p.shape)
+        p[...] = to_device(scale * rng.standard_normal(p.shape))
     return module
 
 
@@ -70,38 +73,38 @@ def test_logsumexp_of_all_minus_infinity_is_minus_infinity_not_nan():
 def test_coupling_with_huge_inputs_stays_finite_and_invertible(cls, dtype, magnitudes):
     layer = _randomize(cls(4, half_mask(4), hidden=(8, 8), dtype=dtype))
     for magnitude in magnitudes:
-        x = (magnitude * _signs(6, 4) * numpy.random.default_rng(1).uniform(0.5, 1, (6, 4))).astype(dtype)
+        x = to_device((magnitude * _signs(6, 4) * numpy.random.default_rng(1).uniform(0.5, 1, (6, 4))).astype(dtype))
         z, logdet = layer.forward(x)
         assert numpy.isfinite(z).all() and numpy.isfinite(logdet).all()
         assert numpy.abs(logdet).max() <= 2 + 1e-6  # s = tanh(s_raw): |logdet| <= Db = 2
         x_back, logdet_inv = layer.inverse(z)
         tol = 1e-4 if dtype == F32 else 1e-10
         assert numpy.abs(x_back - x).max() <= tol * numpy.abs(z).max()
-        numpy.testing.assert_allclose(logdet_inv, -logdet, atol=1e-6)
+        numpy.testing.assert_allclose(to_numpy(logdet_inv), -to_numpy(logdet), atol=1e-6)
 
 
 @pytest.mark.parametrize("s_raw", [1e6, -1e6, 1e30])
 def test_affine_coupling_saturated_log_scale_has_exact_logdet_and_finite_gradients(s_raw):
     layer = _randomize(AffineCoupling(4, half_mask(4), hidden=(8,), dtype=F32))
     layer.net.params["linear1.W"][...] = 0.0
-    layer.net.params["linear1.b"][...] = [s_raw, s_raw, 0.5, -0.5]  # s_raw for both x_b, then t
+    layer.net.params["linear1.b"][...] = to_device(numpy.array([s_raw, s_raw, 0.5, -0.5]))  # s_raw for both x_b, then t
     x = numpy.random.default_rng(2).standard_normal((5, 4)).astype(F32)
-    z, logdet = layer.forward(x)
-    numpy.testing.assert_array_equal(logdet, numpy.full(5, 2.0 * numpy.sign(s_raw), F32))
-    dx = layer.backward(numpy.ones_like(z), numpy.ones(5, F32))
+    z, logdet = layer.forward(to_device(x))
+    numpy.testing.assert_array_equal(to_numpy(logdet), numpy.full(5, 2.0 * numpy.sign(s_raw), F32))
+    dx = layer.backward(to_device(numpy.ones(z.shape, F32)), to_device(numpy.ones(5, F32)))
     assert numpy.isfinite(dx).all() and all(numpy.isfinite(g).all() for g in layer.grads.values())
     x_back, _ = layer.inverse(z)
-    numpy.testing.assert_allclose(x_back, x, rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_allclose(to_numpy(x_back), x, rtol=1e-5, atol=1e-5)
 
 
 def test_realnvp_log_prob_is_finite_far_out_then_minus_infinity_then_a_clear_error():
     model = _randomize(realnvp_2d(n_layers=8), scale=0.3)
     for magnitude in (1e3, 1e9, 1e18):
-        assert numpy.isfinite(model.log_prob((magnitude * _signs(8, 2)).astype(F32))).all()
-    assert (model.log_prob(numpy.full((3, 2), 1e30, F32)) == -numpy.inf).all()  # below float32's range
-    model.flow[0].net.params["linear2.b"][...] = [5.0, 0.0]  # layer 0 scales x[1] by e: 3e38 * e overflows
+        assert numpy.isfinite(model.log_prob(to_device((magnitude * _signs(8, 2)).astype(F32)))).all()
+    assert (model.log_prob(to_device(numpy.full((3, 2), 1e30, F32))) == -numpy.inf).all()  # below float32's range
+    model.flow[0].net.params["linear2.b"][...] = to_device(numpy.array([5.0, 0.0]))  # layer 0: 3e38 * e overflows
     with pytest.raises(NonFiniteError, match=r"layer 0 \(AffineCoupling\): its forward output z is non-finite"):
-        model.log_prob(numpy.full((3, 2), 3e38, F32))
+        model.log_prob(to_device(numpy.full((3, 2), 3e38, F32)))
 
 
 def test_sampling_at_huge_temperature_is_finite():
@@ -142,7 +145,7 @@ def test_d8_log_prob_of_blank_and_saturated_images_is_finite():
     _randomize(model, scale=0.1)
     images = numpy.stack([numpy.zeros((1, 4, 4)), numpy.full((1, 4, 4), 16)]).astype(numpy.uint8)
     for u_value in (0.0, 1.0 - 2**-24):  # the ends of the dequantisation noise
-        v = ((images + u_value) / 17).astype(F32)
+        v = to_device(((images + u_value) / 17).astype(F32))
         assert numpy.isfinite(model.log_prob(v)).all()
 
 
@@ -153,37 +156,37 @@ def test_d8_log_prob_of_blank_and_saturated_images_is_finite():
 def test_near_singular_1x1_conv_is_finite_and_invertible(smallest):
     layer = InvertibleLinear.from_matrix(numpy.diag([1.0, smallest, 2.0]), dtype=F32)
     x = numpy.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(F32)
-    z, logdet = layer.forward(x)
-    numpy.testing.assert_allclose(logdet, 4 * numpy.log(2 * smallest), rtol=1e-5)  # H * W * log|det W|
+    z, logdet = layer.forward(to_device(x))
+    numpy.testing.assert_allclose(to_numpy(logdet), 4 * numpy.log(2 * smallest), rtol=1e-5)  # H * W * log|det W|
     x_back, logdet_inv = layer.inverse(z)
-    numpy.testing.assert_allclose(x_back, x, rtol=1e-5, atol=1e-6)
-    numpy.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-6)
-    layer.backward(numpy.ones_like(z), numpy.ones(4, F32))
+    numpy.testing.assert_allclose(to_numpy(x_back), x, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(to_numpy(logdet_inv), -to_numpy(logdet), rtol=1e-6)
+    layer.backward(to_device(numpy.ones(z.shape, F32)), to_device(numpy.ones(4, F32)))
     assert numpy.isfinite(layer.grads["W"]).all()
 
 
 def test_singular_1x1_conv_is_a_clear_error_not_a_nan():
     layer = InvertibleLinear.from_matrix(numpy.eye(3), dtype=F32)
     layer.params["W"][1] = 0.0  # a zero row: det W = 0
-    x = numpy.ones((2, 3), F32)
+    x = to_device(numpy.ones((2, 3), F32))
     with pytest.raises(FloatingPointError, match="InvertibleLinear: W is singular"):
         layer.inverse(x)
     z, logdet = layer.forward(x)
     assert (logdet == -numpy.inf).all()  # log|det W| = -inf, the exact value
     with pytest.raises(FloatingPointError, match="InvertibleLinearLU"):
-        layer.backward(numpy.ones_like(z), numpy.ones(2, F32))
+        layer.backward(to_device(numpy.ones(z.shape, F32)), to_device(numpy.ones(2, F32)))
 
 
 @pytest.mark.parametrize("log_s", [-30.0, -10.0, 10.0, 30.0])
 def test_lu_1x1_conv_with_extreme_log_scales_is_finite_and_invertible(log_s):
     layer = InvertibleLinearLU(3, dtype=F64)
-    layer.params["log_s"][...] = [log_s, 0.0, 0.0]
-    x = numpy.random.default_rng(0).standard_normal((4, 3))
+    layer.params["log_s"][...] = to_device(numpy.array([log_s, 0.0, 0.0]))
+    x = to_device(numpy.random.default_rng(0).standard_normal((4, 3)))
     z, logdet = layer.forward(x)
-    numpy.testing.assert_allclose(logdet, log_s, rtol=1e-12)  # sum(log_s), no determinant taken
+    numpy.testing.assert_allclose(to_numpy(logdet), log_s, rtol=1e-12)  # sum(log_s), no determinant taken
     x_back, logdet_inv = layer.inverse(z)
     assert numpy.isfinite(z).all() and numpy.isfinite(x_back).all()
-    numpy.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-12)
+    numpy.testing.assert_allclose(to_numpy(logdet_inv), -to_numpy(logdet), rtol=1e-12)
     # W has condition number about e^|log_s|: the round trip keeps 16 - |log_s| / ln 10 digits
     assert numpy.abs(x_back - x).max() <= 1e-14 * numpy.exp(abs(log_s))
 
@@ -191,16 +194,16 @@ def test_lu_1x1_conv_with_extreme_log_scales_is_finite_and_invertible(log_s):
 @pytest.mark.parametrize(("dtype", "w"), [(F32, 1e-2), (F32, 1e-4), (F64, 1e-4), (F64, 1e-8)])
 def test_planar_with_w_near_zero_is_finite_and_invertible(dtype, w):
     layer = Planar(2, dtype=dtype)
-    layer.params["w"][...] = [w, -0.5 * w]
+    layer.params["w"][...] = to_device(numpy.array([w, -0.5 * w]))
     layer.params["b"][...] = 0.3
-    x = numpy.random.default_rng(1).standard_normal((5, 2)).astype(dtype)
+    x = to_device(numpy.random.default_rng(1).standard_normal((5, 2)).astype(dtype))
     z, logdet = layer.forward(x)
     assert numpy.isfinite(z).all() and numpy.isfinite(logdet).all()
     x_back, logdet_inv = layer.inverse(z)
     # u_hat grows like 1/|w|, so z does too: the round trip is accurate relative to |z|
     tol = 1e-5 if dtype == F32 else 1e-12
     assert numpy.abs(x_back - x).max() <= tol * (1 + numpy.abs(z).max())
-    numpy.testing.assert_allclose(logdet_inv, -logdet, atol=1e-6)
+    numpy.testing.assert_allclose(to_numpy(logdet_inv), -to_numpy(logdet), atol=1e-6)
 
 
 def test_planar_with_w_exactly_zero_is_a_clear_error_at_the_model_boundary():
@@ -212,7 +215,7 @@ def test_planar_with_w_exactly_zero_is_a_clear_error_at_the_model_boundary():
         model.sample_and_log_prob(8, numpy.random.default_rng(0))
     # the density pass: layer 1 gives NaN, so layer 2's solver cannot converge; the error names layer 1
     with pytest.raises(NonFiniteError, match=r"PlanarInverseError.*layer 1 \(Planar\): its forward output z"):
-        model.log_prob(numpy.zeros((2, 2), F32))
+        model.log_prob(to_device(numpy.zeros((2, 2), F32)))
 
 
 @pytest.mark.parametrize(("alpha_raw", "beta_raw"), [(30.0, -30.0), (-30.0, -30.0), (30.0, 30.0), (-30.0, 30.0)])
@@ -221,14 +224,14 @@ def test_radial_with_extreme_alpha_and_beta_is_finite(alpha_raw, beta_raw):
     layer.params["alpha_raw"][...] = alpha_raw
     layer.params["beta_raw"][...] = beta_raw
     x = numpy.random.default_rng(1).standard_normal((6, 2))
-    z, logdet = layer.forward(x)
+    z, logdet = layer.forward(to_device(x))
     x_back, logdet_inv = layer.inverse(z)
     assert numpy.isfinite(z).all() and numpy.isfinite(logdet).all() and numpy.isfinite(x_back).all()
-    dx = layer.backward(numpy.ones_like(z), numpy.ones(6))
+    dx = layer.backward(to_device(numpy.ones(z.shape)), to_device(numpy.ones(6)))
     assert numpy.isfinite(dx).all() and all(numpy.isfinite(g).all() for g in layer.grads.values())
     if (alpha_raw, beta_raw) != (-30.0, 30.0):
-        numpy.testing.assert_allclose(x_back, x, atol=1e-10)
-        numpy.testing.assert_allclose(logdet_inv, -logdet, atol=1e-10)
+        numpy.testing.assert_allclose(to_numpy(x_back), x, atol=1e-10)
+        numpy.testing.assert_allclose(to_numpy(logdet_inv), -to_numpy(logdet), atol=1e-10)
     # alpha ~ 1e-13 with beta ~ 30 squeezes the whole ball |x - z0| < 30 into |z - z0| < 1e-12:
     # finite, but z carries too few digits to recover x to more than a few places
 
@@ -237,9 +240,9 @@ def test_actnorm_initialised_on_a_constant_channel_is_finite():
     layer = ActNorm(3)
     x = numpy.random.default_rng(0).standard_normal((16, 3)).astype(F32)
     x[:, 1] = 7.0  # zero variance: eps keeps the scale finite
-    z, logdet = layer.forward(x)
+    z, logdet = layer.forward(to_device(x))
     assert numpy.isfinite(z).all() and numpy.isfinite(logdet).all()
-    numpy.testing.assert_allclose(layer.inverse(z)[0], x, rtol=1e-4)
+    numpy.testing.assert_allclose(to_numpy(layer.inverse(z)[0]), x, rtol=1e-4)
 
 
 # -- data and targets far out -----------------------------------------------------------

@@ -9,6 +9,7 @@ optimizer state) are restored and, with ``checkpoint_path``, written to disk.
 import numpy
 import pytest
 
+from minflow.backend import get_array_module, to_device, to_numpy
 from minflow.checkpoint import load_checkpoint
 from minflow.data.energy import get_energy
 from minflow.diagnostics import diagnose_nll
@@ -27,17 +28,18 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the blow-up
 
 
 def _batch(step, n=32):
-    return numpy.random.default_rng(step).standard_normal((n, 2)).astype(numpy.float32)
+    """A batch on the default backend (MINFLOW_BACKEND), where the models live."""
+    return to_device(numpy.random.default_rng(step).standard_normal((n, 2)).astype(numpy.float32))
 
 
 def _copy(arrays):
-    return {k: numpy.array(v, copy=True) for k, v in arrays.items()}
+    return {k: to_numpy(v).copy() for k, v in arrays.items()}  # host copies
 
 
 def _assert_equal(arrays, expected):
     assert arrays.keys() == expected.keys()
     for k in arrays:
-        numpy.testing.assert_array_equal(arrays[k], expected[k], err_msg=k)
+        numpy.testing.assert_array_equal(to_numpy(arrays[k]), to_numpy(expected[k]), err_msg=k)
 
 
 class _BlowUp:
@@ -111,10 +113,10 @@ class _Poison(Bijection):
     def __init__(self, where):
         super().__init__()
         self.where = where
-        self.add_param("a", numpy.ones(2, dtype=numpy.float32))
+        self.add_param("a", to_device(numpy.ones(2, dtype=numpy.float32)))  # on the default backend
 
     def forward(self, x):
-        return x, numpy.zeros(x.shape[0], dtype=x.dtype)
+        return x, get_array_module(x).zeros(x.shape[0], dtype=x.dtype)
 
     def backward(self, dz, dlogdet):
         if self.where == "input":
@@ -261,8 +263,8 @@ def test_diagnose_nll_names_a_layer_inside_the_multiscale_block_and_leaves_no_tr
     model = d8(size=4, hidden=4, n_blocks=1, dtype=numpy.float64)
     rng = numpy.random.default_rng(0)
     for p in model.params.values():
-        p[...] = 0.1 * rng.standard_normal(p.shape)
-    v = rng.uniform(0, 1, (3, 1, 4, 4))
+        p[...] = to_device(0.1 * rng.standard_normal(p.shape))
+    v = to_device(rng.uniform(0, 1, (3, 1, 4, 4)))
     assert not diagnose_nll(model, v).found
     inner = model.flow[8].inner[2]  # FactorOut -> its inner Flow -> coupling 2
     inner.net.params["conv_out.W"][...] = 1e308  # t = conv_out(h) overflows: sums of terms near 1e308
@@ -275,7 +277,7 @@ def test_diagnose_nll_names_a_layer_inside_the_multiscale_block_and_leaves_no_tr
 
 def test_diagnose_nll_sees_a_base_log_density_overflow():
     model = realnvp_2d(n_layers=2, hidden=(4,))
-    diagnosis = diagnose_nll(model, numpy.full((2, 2), 1e20, dtype=numpy.float32))
+    diagnosis = diagnose_nll(model, to_device(numpy.full((2, 2), 1e20, dtype=numpy.float32)))
     assert diagnosis.stage == "base log-density" and diagnosis.layer is None
     assert "|z| reaches 1e+20" in str(diagnosis)
 
@@ -297,7 +299,7 @@ def test_fit_singular_mixing_matrix_becomes_training_diverged_naming_the_layer()
     def loss(step):
         start[step] = _copy(model.params)
         if step == 3:
-            model.flow[1].params["W"][...] = [[1.0, 2.0], [2.0, 4.0]]  # rank 1
+            model.flow[1].params["W"][...] = to_device(numpy.array([[1.0, 2.0], [2.0, 4.0]]))  # rank 1
         return model.nll_and_backward(_batch(step))
 
     with pytest.raises(TrainingDiverged) as info:

@@ -59,23 +59,23 @@ def test_d8_maps_images_to_one_latent_of_the_same_size():
 
 def test_d8_reconstructs_test_images_in_float32():
     model = randomize_params(d8(), numpy.random.default_rng(0), scale=0.05)
-    v, _ = dequantize(load_digits("test")[:100], 17, numpy.random.default_rng(1))
+    v, _ = dequantize(to_device(load_digits("test")[:100]), 17, numpy.random.default_rng(1))  # the model's backend
     z, logdet = model.flow.forward(v)
     assert z.dtype == numpy.float32 and z.shape == (100, 4, 4, 4)
-    assert numpy.abs(logdet - Logit(0.05).forward(v)[1]).min() > 1.0  # the couplings do change the density
+    assert float(abs(logdet - Logit(0.05).forward(v)[1]).min()) > 1.0  # the couplings do change the density
     v_back, logdet_back = model.flow.inverse(z)
-    assert numpy.abs(v_back - v).max() < 1e-4
-    assert numpy.abs(logdet + logdet_back).max() < 1e-3  # log-dets of about 100 nats, in float32
+    assert float(abs(v_back - v).max()) < 1e-4
+    assert float(abs(logdet + logdet_back).max()) < 1e-3  # log-dets of about 100 nats, in float32
 
 
 def test_d8_tiny_variant_logdet_matches_jacobian(rng):
     # the whole 1x4x4 model, D8 widths, every parameter randomised: log-det vs slogdet of the 16x16 Jacobian
     model = randomize_params(d8(size=4, dtype=numpy.float64), numpy.random.default_rng(0), scale=0.05)
-    v = rng.uniform(0.05, 0.95, size=(3, 1, 4, 4))
-    _, logdet = model.flow.forward(v)
-    brute = brute_force_logdet(model.flow.forward, v)
+    v = to_device(rng.uniform(0.05, 0.95, size=(3, 1, 4, 4)))  # on the model's (default) backend
+    logdet = to_numpy(model.flow.forward(v)[1])
+    brute = to_numpy(brute_force_logdet(model.flow.forward, v))
     numpy.testing.assert_allclose(logdet, brute, atol=1e-6)
-    _, logdet_logit = Logit(0.05).forward(v)
+    logdet_logit = to_numpy(Logit(0.05).forward(v)[1])
     assert numpy.abs(logdet - logdet_logit).min() > 0.5
 
 
@@ -83,7 +83,7 @@ def test_d8_tiny_variant_gradcheck(rng):
     # the whole flow, forward: input and every parameter array (5 random entries each)
     model = randomize_params(d8(size=4, hidden=3, n_blocks=1, dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
     report = check_gradients(
-        model.flow, rng.uniform(0.05, 0.95, size=(2, 1, 4, 4)), directions=("forward",), max_entries=5
+        model.flow, to_device(rng.uniform(0.05, 0.95, size=(2, 1, 4, 4))), directions=("forward",), max_entries=5
     )
     assert report.ok, report
     assert len(report.rows) == 1 + len(model.params) == 1 + 10 * 8  # 10 couplings of 4 convs
@@ -91,12 +91,12 @@ def test_d8_tiny_variant_gradcheck(rng):
 
 def test_d8_nll_gradient_matches_finite_differences(rng):
     model = randomize_params(d8(size=4, hidden=3, n_blocks=1, dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
-    v = rng.uniform(0.05, 0.95, size=(4, 1, 4, 4))
+    v = to_device(rng.uniform(0.05, 0.95, size=(4, 1, 4, 4)))  # on the model's (default) backend
     model.zero_grads()
     model.nll_and_backward(v)
     name = "flow.8.inner.3.net.conv_in.W"
     param = model.params[name]
-    analytic = model.grads[name].ravel()[:4].copy()
+    analytic = to_numpy(model.grads[name].ravel()[:4])
     numeric = []
     for i in range(4):
         old = param.ravel()[i]
@@ -163,16 +163,16 @@ def test_d8_tiny_variant_gradcheck_with_memory_by_inversion(rng):
 
     model = build().set_recompute("invert")
     assert model.flow.recompute == model.flow[-1].inner.recompute == "invert"
-    v = rng.uniform(0.05, 0.95, size=(2, 1, 4, 4))
+    v = to_device(rng.uniform(0.05, 0.95, size=(2, 1, 4, 4)))  # on the model's (default) backend
     report = check_gradients(model.flow, v, directions=("forward",), max_entries=5)
     assert report.ok, report
     # the same NLL gradients as the cached path, and no layer keeps a cache afterwards
     cached = build()
     cached.zero_grads()
     model.zero_grads()
-    numpy.testing.assert_allclose(model.nll_and_backward(v), cached.nll_and_backward(v), rtol=1e-12)
+    numpy.testing.assert_allclose(to_numpy(model.nll_and_backward(v)), to_numpy(cached.nll_and_backward(v)), rtol=1e-12)
     for name, grad in cached.grads.items():
-        numpy.testing.assert_allclose(model.grads[name], grad, rtol=1e-7, atol=1e-10, err_msg=name)
+        numpy.testing.assert_allclose(to_numpy(model.grads[name]), to_numpy(grad), rtol=1e-7, atol=1e-10, err_msg=name)
 
     def caches(module):
         return len(getattr(module, "_caches", {})) + sum(caches(child) for child in module._children.values())
