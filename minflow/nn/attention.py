@@ -87,18 +87,22 @@ class CausalSelfAttention(Module):
 
     @staticmethod
     def _softmax(s):
+        """Softmax along the last axis, in place on s (a fresh array of scores)."""
         xp = get_array_module(s)
-        e = xp.exp(s - s.max(axis=-1, keepdims=True))  # masked entries: exp(-inf) = 0
-        return e / e.sum(axis=-1, keepdims=True)
+        s -= s.max(axis=-1, keepdims=True)
+        xp.exp(s, out=s)  # masked entries: exp(-inf) = 0
+        s /= s.sum(axis=-1, keepdims=True)
+        return s
 
     def forward(self, x):
         self._check(x, "x")
         xp = get_array_module(x)
         t = x.shape[1]
         q, k, v = self._qkv(x)  # (N, H, T, Dh)
-        s = (q @ k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)  # (N, H, T, T)
+        s = q @ k.transpose(0, 1, 3, 2)  # (N, H, T, T)
+        s *= 1 / math.sqrt(self.head_dim)
         future = xp.triu(xp.ones((t, t), dtype=bool), k=1)  # (T, T), True where j > i
-        s = xp.where(future, -xp.inf, s)
+        s[:, :, future] = -xp.inf
         p = self._softmax(s)  # (N, H, T, T), zero above the diagonal
         o = p @ v  # (N, H, T, Dh)
         self._save_cache("forward", (q, k, v, p))
@@ -113,7 +117,8 @@ class CausalSelfAttention(Module):
         dp = do @ v.transpose(0, 1, 3, 2)  # (N, H, T, T)
         dv = p.transpose(0, 1, 3, 2) @ do  # (N, H, T, Dh)
         # P = softmax(S): dS = P * (dP - sum_j dP * P), zero where masked (P = 0)
-        ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (N, H, T, T)
+        dp -= (dp * p).sum(axis=-1, keepdims=True)
+        ds = dp * p  # (N, H, T, T)
         # S = q k^T * scale
         dq = (ds @ k) * scale  # (N, H, T, Dh)
         dk = (ds.transpose(0, 1, 3, 2) @ q) * scale  # (N, H, T, Dh)

@@ -48,12 +48,14 @@ class LayerNorm(Module):
         if x.shape[-1] != self.dim:
             raise ValueError(f"LayerNorm({self.dim}) expects x of shape (..., {self.dim}); got {tuple(x.shape)}.")
         mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
-        xc = x - mean  # (..., K)
-        var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1)
+        xhat = x - mean  # (..., K), centred; scaled in place below
+        var = (xhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1)
         rstd = 1 / (var + self.eps) ** 0.5  # (..., 1)
-        xhat = xc * rstd  # (..., K)
+        xhat *= rstd  # (x - mean) * rstd
         self._save_cache("forward", (xhat, rstd))
-        return xhat * self._own_params["gamma"] + self._own_params["beta"]  # (..., K)
+        y = xhat * self._own_params["gamma"]
+        y += self._own_params["beta"]
+        return y  # (..., K)
 
     def backward(self, dy):
         xhat, rstd = self._take_cache("forward", "backward")
@@ -65,4 +67,8 @@ class LayerNorm(Module):
         # xhat = (x - mean) * rstd: remove the mean shift and the stretch along xhat
         mean_dxhat = dxhat.mean(axis=-1, keepdims=True)  # (..., 1)
         mean_dxhat_xhat = (dxhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1)
-        return rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)  # (..., K)
+        dx = dxhat  # (..., K), a fresh array: work in place
+        dx -= mean_dxhat
+        dx -= xhat * mean_dxhat_xhat
+        dx *= rstd
+        return dx  # rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
