@@ -68,6 +68,7 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=6)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--depth", type=int, default=1)
+    parser.add_argument("--alpha-bound", type=float, default=2.0)
     parser.add_argument("--train-size", type=int, default=None, help="use the first N training digits (tests)")
     parser.add_argument("--eval-draws", type=int, default=10)
     parser.add_argument("--json", default=None)
@@ -76,7 +77,14 @@ def main(argv=None):
 
     train_images = load_digits("train")[: args.train_size]
     test_images = load_digits("test")
-    model = tarflow_digits(patch=args.patch, blocks=args.blocks, dim=args.dim, depth=args.depth, seed=args.seed)
+    model = tarflow_digits(
+        patch=args.patch,
+        blocks=args.blocks,
+        dim=args.dim,
+        depth=args.depth,
+        alpha_bound=args.alpha_bound,
+        seed=args.seed,
+    )
     optimizer = Adam(model.params, model.grads, lr=args.lr)
     rng = numpy.random.default_rng(args.seed + 1)  # shuffling and dequantisation noise
     curve = {"epoch": [], "train_bpd": [], "test_bpd": [], "test_iw_bpd": [], "seconds": []}

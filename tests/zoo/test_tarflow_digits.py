@@ -88,3 +88,14 @@ def test_tarflow_digits_rejects_bad_options():
         tarflow_digits(patch=3)
     with pytest.raises(ValueError, match="blocks must be a positive integer"):
         tarflow_digits(blocks=0)
+
+
+def test_tarflow_digits_checkpoint_restores_the_same_log_density(tmp_path, rng):
+    from minflow.checkpoint import load_checkpoint, save_checkpoint
+
+    trained = randomize_params(tarflow_digits(blocks=2, dim=8, n_heads=2), numpy.random.default_rng(0), 0.1)
+    save_checkpoint(tmp_path / "tarflow.npz", trained)
+    fresh = tarflow_digits(blocks=2, dim=8, n_heads=2)
+    load_checkpoint(tmp_path / "tarflow.npz", fresh)
+    v, _ = dequantize(load_digits("test")[:8], 17, rng, numpy.float32)
+    numpy.testing.assert_array_equal(fresh.log_prob(v), trained.log_prob(v))
