@@ -207,6 +207,16 @@ def test_tarflow_benchmark_runs_and_writes_its_json(tmp_path):
     assert result["parameters"] < TARFLOW_PARAMETERS and result["sample_64_seconds"] > 0
 
 
+def test_tarflow_speed_benchmark_runs_and_writes_its_json(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is an optional dependency of the benchmarks")
+    path = tmp_path / "speed.json"
+    stdout = _run("tarflow_speed.py", "--steps", "1", "--json", str(path))
+    assert "ratio" in stdout
+    result = json.loads(path.read_text())
+    assert result["minflow_step_s"] > 0 and result["torch_step_s"] > 0 and result["ratio_step"] > 0
+    assert result["parameters"] == TARFLOW_PARAMETERS
+
+
 def test_torch_p2_and_energies_are_the_same(torch_models, rng):
     torch, tm = torch_models
     model = planar_2d(32, dtype=numpy.float64, seed=3)
