@@ -66,15 +66,16 @@ class Linear(Module):
     def forward(self, x):
         W, b = self._own_params["W"], self._own_params["b"]
         self._save_cache("forward", x)
-        y = x @ W  # (N, K)
-        y += b  # in place: no second (N, K) array
-        return y
+        # tokens (N, T, D) as one (N T, D) matrix: one large matrix product, not N small ones
+        y = x.reshape(-1, self.in_features) @ W  # (rows, K)
+        y += b  # in place: no second (rows, K) array
+        return y.reshape(*x.shape[:-1], self.out_features)  # (N, K) or (N, T, K)
 
     def backward(self, dy):
-        x = self._take_cache("forward", "backward")  # (N, D)
+        x = self._take_cache("forward", "backward")  # (N, D) or (N, T, D)
         W = self._own_params["W"]
         rows_x = x.reshape(-1, self.in_features)  # (rows, D)
         rows_dy = dy.reshape(-1, self.out_features)  # (rows, K)
         self._own_grads["W"] += rows_x.T @ rows_dy  # (D, K)
         self._own_grads["b"] += rows_dy.sum(axis=0)  # (K,)
-        return dy @ W.T  # (N, D) or (N, T, D)
+        return (rows_dy @ W.T).reshape(x.shape)  # (N, D) or (N, T, D)
