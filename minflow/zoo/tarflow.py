@@ -17,6 +17,12 @@ somewhere in the stack. The default, 2x2 patches (16 tokens of 4 values),
 6 blocks of one Transformer layer of width 64 (4 heads, MLP ratio 4), has
 TARFLOW_PARAMETERS = 311,880 parameters, under D8's 384,962; ``patch=1``
 reads one pixel per token (64 tokens of 1 value).
+
+Measured by D8's recipe (benchmarks/tarflow_digits.py: batch 64, Adam lr
+1e-3, test bits/dim with 10 dequantisation draws; results in
+benchmarks/results/): 2x2 patches 2.253 after 20 epochs (D8: 2.036) and
+2.102 after 100 (best 2.075, epoch 91); one pixel per token 2.394 after 20
+epochs, at 3 to 5 times the step time.
 """
 
 from ..backend import DEFAULT_DTYPE, make_rng
