@@ -9,7 +9,10 @@ architecture, initialisation scheme, batch and optimizer as minflow's:
   on the energy targets U1..U4 (with the soft wall);
 - ``TorchD8``: the multi-scale RealNVP on 8x8 digits (logit preprocessing,
   checkerboard and channel couplings with ResNet conditioners, squeeze,
-  factor-out).
+  factor-out);
+- ``TorchTarFlow``: TarFlow on 8x8 digits (logit preprocessing, patches,
+  TarFlow blocks with causal-Transformer conditioners, reversals), written
+  the PyTorch way (``scaled_dot_product_attention``, ``GELU("tanh")``).
 """
 
 import math
@@ -18,7 +21,7 @@ import numpy
 import torch
 from torch import nn
 
-__all__ = ["TorchD8", "TorchP2", "TorchR2", "load_minflow_params", "torch_energy"]
+__all__ = ["TorchD8", "TorchP2", "TorchR2", "TorchTarFlow", "load_minflow_params", "torch_energy"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -279,6 +282,113 @@ class TorchD8(nn.Module):
         return (torch.sigmoid(x) - self.alpha) / (1 - 2 * self.alpha)
 
 
+# -- TarFlow -----------------------------------------------------------------------
+
+
+class _TransformerLayer(nn.Module):
+    """Pre-norm block: h = x + attn(LN(x)), y = h + mlp(LN(h)); causal attention."""
+
+    def __init__(self, dim, n_heads, mlp_ratio):
+        super().__init__()
+        self.n_heads = n_heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1, self.fc2 = nn.Linear(dim, mlp_ratio * dim), nn.Linear(mlp_ratio * dim, dim)
+        for layer in (self.qkv, self.out, self.fc1, self.fc2):
+            _uniform_init(layer)
+
+    def forward(self, x):
+        n, t, k = x.shape
+        q, key, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.n_heads, k // self.n_heads).permute(2, 0, 3, 1, 4)
+        o = nn.functional.scaled_dot_product_attention(q, key, v, is_causal=True)  # (N, H, T, Dh)
+        h = x + self.out(o.transpose(1, 2).reshape(n, t, k))
+        return h + self.fc2(nn.functional.gelu(self.fc1(self.norm2(h)), approximate="tanh"))
+
+
+class _Positions(nn.Module):
+    """A learned vector per position, added to the tokens (its own module, so parameters list as minflow's)."""
+
+    def __init__(self, n_tokens, dim):
+        super().__init__()
+        self.P = nn.Parameter(0.02 * torch.randn(n_tokens, dim))
+
+    def forward(self, h):
+        return h + self.P[: h.shape[1]]
+
+
+class _TarFlowBlock(nn.Module):
+    """z_t = (x_t - mu_t) exp(-alpha_t), (mu, alpha) from a causal Transformer over (start, x_1..x_{T-1})."""
+
+    def __init__(self, token_dim, n_tokens, dim, depth, n_heads, mlp_ratio, alpha_bound):
+        super().__init__()
+        self.start = nn.Parameter(torch.zeros(token_dim))
+        self.embed = nn.Linear(token_dim, dim)
+        _uniform_init(self.embed)
+        self.pos = _Positions(n_tokens, dim)
+        self.layers = nn.ModuleList(_TransformerLayer(dim, n_heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 2 * token_dim)
+        _zero_init(self.head)
+        self.d, self.bound = token_dim, alpha_bound
+
+    def _mu_alpha(self, x):
+        u = torch.cat([self.start.expand(x.shape[0], 1, self.d), x[:, :-1]], dim=1)  # shift by one
+        h = self.pos(self.embed(u))
+        for layer in self.layers:
+            h = layer(h)
+        mu, a = self.head(self.norm(h)).chunk(2, dim=-1)
+        return mu, self.bound * torch.tanh(a / self.bound)
+
+    def forward(self, x):
+        mu, alpha = self._mu_alpha(x)
+        return (x - mu) * torch.exp(-alpha), -alpha.sum(dim=(1, 2))
+
+    def inverse(self, z):
+        x = torch.zeros_like(z)
+        for t in range(z.shape[1]):  # token t needs x_1..x_{t-1}: one causal pass over that prefix
+            mu, alpha = self._mu_alpha(x[:, : t + 1])
+            x[:, t] = z[:, t] * torch.exp(alpha[:, t]) + mu[:, t]
+        return x
+
+
+class TorchTarFlow(nn.Module):
+    """TarFlow in PyTorch: logit, p x p patches, TarFlow blocks with the token order reversed between them."""
+
+    def __init__(self, patch=2, blocks=6, dim=64, depth=1, n_heads=4, mlp_ratio=4, alpha_bound=2.0, size=8, alpha=0.05):
+        super().__init__()
+        self.patch, self.size, self.alpha = patch, size, alpha
+        t, d = (size // patch) ** 2, patch * patch
+        self.blocks = nn.ModuleList(
+            _TarFlowBlock(d, t, dim, depth, n_heads, mlp_ratio, alpha_bound) for _ in range(blocks)
+        )
+
+    def log_prob(self, v):
+        a, p, n = self.alpha, self.patch, v.shape[0]
+        q = a + (1 - 2 * a) * v
+        x = torch.log(q) - torch.log1p(-q)
+        logdet = (math.log(1 - 2 * a) - torch.log(q) - torch.log1p(-q)).sum(dim=(1, 2, 3))
+        g = self.size // p
+        x = x.reshape(n, 1, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(n, g * g, p * p)  # patchify
+        for i, block in enumerate(self.blocks):
+            if i > 0:
+                x = x.flip(1)  # reverse the token order
+            x, ld = block(x)
+            logdet = logdet + ld
+        return -0.5 * (x * x).sum(dim=(1, 2)) - 0.5 * x[0].numel() * LOG_2PI + logdet
+
+    @torch.no_grad()
+    def sample(self, n):
+        p, g = self.patch, self.size // self.patch
+        x = torch.randn(n, g * g, p * p)
+        for i, block in reversed(list(enumerate(self.blocks))):
+            x = block.inverse(x)
+            if i > 0:
+                x = x.flip(1)
+        x = x.reshape(n, g, g, 1, p, p).permute(0, 3, 1, 4, 2, 5).reshape(n, 1, self.size, self.size)  # unpatchify
+        return (torch.sigmoid(x) - self.alpha) / (1 - 2 * self.alpha)
+
+
 # -- the same parameters in both frameworks (for the equivalence tests) --------------
 
 
@@ -286,8 +396,9 @@ class TorchD8(nn.Module):
 def load_minflow_params(torch_model, minflow_model):
     """Copy a minflow model's parameters into the PyTorch model of the same architecture.
 
-    R2 and D8 list their parameters in the same order in both frameworks
-    (minflow's Linear W is (in, out), PyTorch's weight (out, in): transposed);
+    R2, D8 and TarFlow list their parameters in the same order in both
+    frameworks (minflow's Linear W is (in, out), PyTorch's weight (out, in):
+    transposed; every other array, e.g. positional embeddings, as it is);
     P2 keeps layer k's u, w, b in row k of PyTorch's stacked tensors.
     """
     params = minflow_model.params
@@ -298,14 +409,14 @@ def load_minflow_params(torch_model, minflow_model):
                 torch.from_numpy(numpy.stack(rows)).reshape(getattr(torch_model, name).shape)
             )
         return torch_model
-    ours = list(params.values())
+    ours = list(params)
     theirs = list(torch_model.parameters())
     if len(ours) != len(theirs):
         raise ValueError(
             f"{len(ours)} minflow parameters against {len(theirs)} PyTorch ones: not the same architecture."
         )
-    for a, p in zip(ours, theirs):
-        value = torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy())
+    for (name, a), p in zip(params.items(), theirs):
+        value = torch.from_numpy(a.T.copy() if name.endswith(".W") and a.ndim == 2 else a.copy())
         if tuple(value.shape) != tuple(p.shape):
             raise ValueError(f"shape {tuple(value.shape)} against {tuple(p.shape)}: not the same architecture.")
         p.copy_(value)

@@ -20,6 +20,7 @@ from minflow.data.energy import ENERGY_TARGETS, get_energy
 from minflow.zoo import realnvp_2d
 from minflow.zoo.d8 import d8
 from minflow.zoo.p2 import planar_2d
+from minflow.zoo.tarflow import TARFLOW_PARAMETERS, tarflow_digits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
@@ -157,6 +158,63 @@ def test_torch_d8_has_the_same_log_prob(torch_models, rng):
     log_q = model.log_prob(v)
     numpy.testing.assert_allclose(twin.log_prob(torch.from_numpy(v)).detach().numpy(), log_q, rtol=1e-10)
     assert sum(p.numel() for p in tm.TorchD8().parameters()) == 384_962
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_torch_tarflow_has_the_same_log_prob(patch, torch_models, rng):
+    torch, tm = torch_models
+    config = {"patch": patch, "blocks": 3, "dim": 8, "depth": 2, "n_heads": 2, "mlp_ratio": 2}
+    model = randomize_params(tarflow_digits(**config, dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
+    twin = tm.load_minflow_params(tm.TorchTarFlow(**config), model)
+    v = rng.uniform(0.05, 0.95, size=(3, 1, 8, 8))
+    numpy.testing.assert_allclose(
+        twin.log_prob(torch.from_numpy(v)).detach().numpy(), model.log_prob(v), rtol=1e-10, atol=0
+    )
+    assert sum(p.numel() for p in tm.TorchTarFlow().parameters()) == TARFLOW_PARAMETERS
+
+
+def test_torch_tarflow_inverts_its_own_log_prob_pass(torch_models):
+    torch, tm = torch_models
+    torch.manual_seed(0)
+    twin = tm.TorchTarFlow(blocks=2, dim=8, n_heads=2)
+    for block in twin.blocks:
+        torch.nn.init.normal_(block.head.weight, std=0.3)
+    z = torch.randn(2, 16, 4, dtype=torch.float64)
+    block = twin.blocks[0]
+    numpy.testing.assert_allclose(block(block.inverse(z))[0].detach().numpy(), z.numpy(), atol=1e-10)
+
+
+def test_tarflow_benchmark_runs_and_writes_its_json(tmp_path):
+    path = tmp_path / "tarflow.json"
+    stdout = _run(
+        "tarflow_digits.py",
+        "--epochs",
+        "1",
+        "--train-size",
+        "64",
+        "--blocks",
+        "1",
+        "--dim",
+        "8",
+        "--eval-draws",
+        "1",
+        "--json",
+        str(path),
+    )
+    assert "epoch 1: train" in stdout
+    result = json.loads(path.read_text())
+    assert result["curve"]["epoch"] == [1] and len(result["curve"]["test_bpd"]) == 1
+    assert result["parameters"] < TARFLOW_PARAMETERS and result["sample_64_seconds"] > 0
+
+
+def test_tarflow_speed_benchmark_runs_and_writes_its_json(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is an optional dependency of the benchmarks")
+    path = tmp_path / "speed.json"
+    stdout = _run("tarflow_speed.py", "--steps", "1", "--json", str(path))
+    assert "ratio" in stdout
+    result = json.loads(path.read_text())
+    assert result["minflow_step_s"] > 0 and result["torch_step_s"] > 0 and result["ratio_step"] > 0
+    assert result["parameters"] == TARFLOW_PARAMETERS
 
 
 def test_torch_p2_and_energies_are_the_same(torch_models, rng):

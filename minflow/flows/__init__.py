@@ -15,11 +15,13 @@ from .image_coupling import ImageAffineCoupling
 from .image_masks import channel_mask, check_image_mask, checkerboard_mask
 from .invertible_linear import InvertibleLinear, InvertibleLinearLU
 from .masks import check_mask, half_mask, parity_mask
+from .patchify import Patchify
 from .permutation import Permutation, Reverse, random_permutation
 from .planar import Planar, PlanarInverseError
 from .preprocessing import Logit, dequantize
 from .radial import Radial
 from .squeeze import Squeeze, squeeze, unsqueeze
+from .tarflow import TarFlowBlock
 
 __all__ = [
     "ActNorm",
@@ -35,6 +37,7 @@ __all__ = [
     "InvertibleLinear",
     "InvertibleLinearLU",
     "Logit",
+    "Patchify",
     "Permutation",
     "Planar",
     "PlanarInverseError",
@@ -42,6 +45,7 @@ __all__ = [
     "RecomputeError",
     "Reverse",
     "Squeeze",
+    "TarFlowBlock",
     "channel_mask",
     "check_image_mask",
     "check_mask",

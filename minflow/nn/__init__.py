@@ -5,10 +5,37 @@ it is not invertible and knows nothing about flows.
 """
 
 from .activations import LeakyReLU, ReLU, Tanh
+from .attention import CausalSelfAttention
+from .causal_transformer import CausalTransformer
 from .conv2d import Conv2d
+from .feed_forward import FeedForward
+from .gelu import GELU
+from .layer_norm import LayerNorm
 from .linear import Linear
 from .mlp import MLP
 from .module import Module
+from .patchify import patchify, unpatchify
+from .positional_embedding import PositionalEmbedding
 from .resnet import ResidualBlock, ResNet
+from .transformer_block import TransformerBlock
 
-__all__ = ["MLP", "Conv2d", "LeakyReLU", "Linear", "Module", "ReLU", "ResNet", "ResidualBlock", "Tanh"]
+__all__ = [
+    "GELU",
+    "MLP",
+    "CausalSelfAttention",
+    "CausalTransformer",
+    "Conv2d",
+    "FeedForward",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "Module",
+    "PositionalEmbedding",
+    "ReLU",
+    "ResNet",
+    "ResidualBlock",
+    "Tanh",
+    "TransformerBlock",
+    "patchify",
+    "unpatchify",
+]

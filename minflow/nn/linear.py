@@ -2,6 +2,9 @@
 
 Forward:   y = x W + b                      x (N, D), W (D, K), b (K,), y (N, K)
 Backward:  dx = dy W^T,  dW = x^T dy,  db = sum_n dy
+
+Leading axes beyond N (tokens: x (N, T, D)) are rows like N: the sums run
+over every row.
 """
 
 import math
@@ -30,7 +33,7 @@ class Linear(Module):
         rng: a random generator (``backend.make_rng``); default seed 0.
 
     Shapes:
-        x: (N, D) -> y: (N, K).
+        x: (N, D) -> y: (N, K); or (N, T, D) -> (N, T, K), every leading index a row.
 
     Caches:
         forward keeps x (needed for dW = x^T dy); backward releases it.
@@ -63,13 +66,16 @@ class Linear(Module):
     def forward(self, x):
         W, b = self._own_params["W"], self._own_params["b"]
         self._save_cache("forward", x)
-        y = x @ W  # (N, K)
-        y += b  # in place: no second (N, K) array
-        return y
+        # tokens (N, T, D) as one (N T, D) matrix: one large matrix product, not N small ones
+        y = x.reshape(-1, self.in_features) @ W  # (rows, K)
+        y += b  # in place: no second (rows, K) array
+        return y.reshape(*x.shape[:-1], self.out_features)  # (N, K) or (N, T, K)
 
     def backward(self, dy):
-        x = self._take_cache("forward", "backward")  # (N, D)
+        x = self._take_cache("forward", "backward")  # (N, D) or (N, T, D)
         W = self._own_params["W"]
-        self._own_grads["W"] += x.T @ dy  # (D, K)
-        self._own_grads["b"] += dy.sum(axis=0)  # (K,)
-        return dy @ W.T  # (N, D)
+        rows_x = x.reshape(-1, self.in_features)  # (rows, D)
+        rows_dy = dy.reshape(-1, self.out_features)  # (rows, K)
+        self._own_grads["W"] += rows_x.T @ rows_dy  # (D, K)
+        self._own_grads["b"] += rows_dy.sum(axis=0)  # (K,)
+        return (rows_dy @ W.T).reshape(x.shape)  # (N, D) or (N, T, D)

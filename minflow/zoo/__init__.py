@@ -4,5 +4,17 @@ from .d8 import d8, evaluate_bpd
 from .glow import glow_2d, glow_digits
 from .p2 import fit_reverse_kl, planar_2d, radial_2d
 from .r2 import realnvp_2d
+from .tarflow import TARFLOW_PARAMETERS, tarflow_digits
 
-__all__ = ["d8", "evaluate_bpd", "fit_reverse_kl", "glow_2d", "glow_digits", "planar_2d", "radial_2d", "realnvp_2d"]
+__all__ = [
+    "TARFLOW_PARAMETERS",
+    "d8",
+    "evaluate_bpd",
+    "fit_reverse_kl",
+    "glow_2d",
+    "glow_digits",
+    "planar_2d",
+    "radial_2d",
+    "realnvp_2d",
+    "tarflow_digits",
+]

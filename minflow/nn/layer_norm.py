@@ -1,0 +1,74 @@
+"""LayerNorm: normalise each token's features to zero mean and unit variance, then scale and shift.
+
+Ba, Kiros & Hinton (2016), "Layer Normalization", arXiv:1607.06450. Over the
+last axis (K features), for every leading index (sample, token):
+
+    mean = (1/K) sum_k x_k,   var = (1/K) sum_k (x_k - mean)^2,   rstd = 1 / sqrt(var + eps)
+    xhat = (x - mean) * rstd,   y = gamma * xhat + beta
+
+Backward (Karpathy's derivation, written for one row; every row alike):
+
+    dgamma = sum_rows dy * xhat,   dbeta = sum_rows dy,   dxhat = dy * gamma
+    dx = rstd * (dxhat - mean_k(dxhat) - xhat * mean_k(dxhat * xhat))
+
+(the two means subtract the parts of dxhat that the normalisation removes:
+a shift of every x_k, and a stretch along xhat.)
+"""
+
+from ..backend import DEFAULT_DTYPE, get_backend
+from .module import Module
+
+__all__ = ["LayerNorm"]
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the last axis, with a learned scale ``gamma`` and shift ``beta``.
+
+    Args:
+        dim: K, the size of the last axis.
+        eps: added to the variance (1e-5, PyTorch's default).
+        dtype: parameter dtype.
+
+    Shapes:
+        x: (..., K) -> y: (..., K); gamma, beta: (K,).
+
+    Caches:
+        forward keeps xhat (..., K) and rstd (..., 1): the backward is written
+        in them alone (x and the mean are not needed again).
+    """
+
+    def __init__(self, dim, eps=1e-5, dtype=DEFAULT_DTYPE):
+        super().__init__()
+        self.dim, self.eps = int(dim), float(eps)
+        xp = get_backend()
+        self.add_param("gamma", xp.ones(self.dim, dtype=dtype))  # starts as the identity scale
+        self.add_param("beta", xp.zeros(self.dim, dtype=dtype))
+
+    def forward(self, x):
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"LayerNorm({self.dim}) expects x of shape (..., {self.dim}); got {tuple(x.shape)}.")
+        mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
+        xhat = x - mean  # (..., K), centred; scaled in place below
+        var = (xhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1)
+        rstd = 1 / (var + self.eps) ** 0.5  # (..., 1)
+        xhat *= rstd  # (x - mean) * rstd
+        self._save_cache("forward", (xhat, rstd))
+        y = xhat * self._own_params["gamma"]
+        y += self._own_params["beta"]
+        return y  # (..., K)
+
+    def backward(self, dy):
+        xhat, rstd = self._take_cache("forward", "backward")
+        k = self.dim
+        # y = gamma * xhat + beta
+        self._own_grads["gamma"] += (dy * xhat).reshape(-1, k).sum(axis=0)  # (K,)
+        self._own_grads["beta"] += dy.reshape(-1, k).sum(axis=0)  # (K,)
+        dxhat = dy * self._own_params["gamma"]  # (..., K)
+        # xhat = (x - mean) * rstd: remove the mean shift and the stretch along xhat
+        mean_dxhat = dxhat.mean(axis=-1, keepdims=True)  # (..., 1)
+        mean_dxhat_xhat = (dxhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1)
+        dx = dxhat  # (..., K), a fresh array: work in place
+        dx -= mean_dxhat
+        dx -= xhat * mean_dxhat_xhat
+        dx *= rstd
+        return dx  # rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
