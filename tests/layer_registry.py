@@ -47,11 +47,13 @@ from minflow.flows import (
     InvertibleLinear,
     InvertibleLinearLU,
     Logit,
+    Patchify,
     Permutation,
     Planar,
     Radial,
     Reverse,
     Squeeze,
+    TarFlowBlock,
     channel_mask,
     checkerboard_mask,
     half_mask,
@@ -98,6 +100,10 @@ def _is_vector(shape):
 
 def _is_image(shape):
     return len(shape) == 3
+
+
+def _is_tokens(shape):
+    return len(shape) == 2  # (T, D): a sequence of T tokens of D values
 
 
 # -- the kinds -----------------------------------------------------------------------------
@@ -223,6 +229,17 @@ def _glow_step(shape, rng):
     return step, shape
 
 
+def _patchify(shape, rng):
+    c, h, w = shape
+    return Patchify(2, shape), ((h // 2) * (w // 2), 4 * c)
+
+
+def _tarflow_block(shape, rng):
+    t, d = shape
+    layer = TarFlowBlock(d, t, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=F64, rng=_seed(rng))
+    return _randomize(layer, rng, scale=0.3), shape
+
+
 def _nested_flow(shape, rng):
     layers, out = random_flow(shape, rng, depth=int(rng.integers(1, 3)), first=False, nesting=1)
     return Flow(layers, recompute=[None, "invert"][int(rng.integers(2))]), out
@@ -243,11 +260,11 @@ def _factor_out(shape, rng):
 
 
 KINDS = {
-    "actnorm_fresh": Kind((ActNorm,), lambda s, f: True, _actnorm_fresh),
-    "actnorm_initialised": Kind((ActNorm,), lambda s, f: True, _actnorm_initialised),
-    "batch_norm_training": Kind((BatchNorm,), lambda s, f: True, _batch_norm(True, False)),
-    "batch_norm_training_after_forward": Kind((BatchNorm,), lambda s, f: True, _batch_norm(True, True)),
-    "batch_norm_eval": Kind((BatchNorm,), lambda s, f: True, _batch_norm(False, True)),
+    "actnorm_fresh": Kind((ActNorm,), lambda s, f: not _is_tokens(s), _actnorm_fresh),
+    "actnorm_initialised": Kind((ActNorm,), lambda s, f: not _is_tokens(s), _actnorm_initialised),
+    "batch_norm_training": Kind((BatchNorm,), lambda s, f: not _is_tokens(s), _batch_norm(True, False)),
+    "batch_norm_training_after_forward": Kind((BatchNorm,), lambda s, f: not _is_tokens(s), _batch_norm(True, True)),
+    "batch_norm_eval": Kind((BatchNorm,), lambda s, f: not _is_tokens(s), _batch_norm(False, True)),
     "affine_coupling": Kind((AffineCoupling,), lambda s, f: _is_vector(s) and s[0] >= 2, _affine_coupling),
     "additive_coupling": Kind((AdditiveCoupling,), lambda s, f: _is_vector(s) and s[0] >= 2, _additive_coupling),
     "image_affine_coupling_checkerboard": Kind(
@@ -261,13 +278,15 @@ KINDS = {
     ),
     "planar": Kind((Planar,), lambda s, f: _is_vector(s), _planar),
     "radial": Kind((Radial,), lambda s, f: _is_vector(s), _radial),
-    "invertible_linear": Kind((InvertibleLinear,), lambda s, f: True, _invertible_linear),
-    "invertible_linear_lu": Kind((InvertibleLinearLU,), lambda s, f: True, _invertible_linear_lu),
+    "invertible_linear": Kind((InvertibleLinear,), lambda s, f: not _is_tokens(s), _invertible_linear),
+    "invertible_linear_lu": Kind((InvertibleLinearLU,), lambda s, f: not _is_tokens(s), _invertible_linear_lu),
     "permutation": Kind((Permutation,), lambda s, f: True, _permutation),
     "reverse": Kind((Reverse,), lambda s, f: True, _reverse),
     "squeeze": Kind((Squeeze,), lambda s, f: _is_image(s) and s[1] % 2 == 0 and s[2] % 2 == 0 and s[1] >= 4, _squeeze),
     "unsqueeze": Kind((Inverse, Squeeze), lambda s, f: _is_image(s) and s[0] % 4 == 0, _unsqueeze),
     "logit": Kind((Logit,), lambda s, f: f, _logit),
+    "patchify": Kind((Patchify,), lambda s, f: _is_image(s) and s[1] % 2 == 0 and s[2] % 2 == 0, _patchify),
+    "tarflow_block": Kind((TarFlowBlock,), lambda s, f: _is_tokens(s) and s[0] >= 2, _tarflow_block),
     "glow_step_vectors": Kind((GlowStep,), lambda s, f: _is_vector(s) and s[0] >= 2, _glow_step),
     "glow_step_images": Kind((GlowStep,), lambda s, f: _is_image(s) and s[0] % 2 == 0, _glow_step),
     "flow": Kind((Flow,), lambda s, f: True, _nested_flow),
@@ -275,7 +294,7 @@ KINDS = {
     "factor_out": Kind((FactorOut,), lambda s, f: _is_image(s) and s[0] >= 2, _factor_out),
 }
 NESTED = {"flow", "inverse", "factor_out", "glow_step_vectors", "glow_step_images"}
-SHAPE_CHANGING = {"squeeze", "unsqueeze"}
+SHAPE_CHANGING = {"squeeze", "unsqueeze", "patchify"}
 
 
 def random_flow(shape, rng, depth, first=True, nesting=0, keep_shape=False, names=None):

@@ -28,6 +28,8 @@ EXTERNAL = ("http://", "https://", "mailto:", "#")
 # (file, mention) pairs that name a file on purpose although the repository does not hold it
 NOT_FILES_OF_THE_REPOSITORY = {
     ("docs/gpu.md", "benchmarks/results/gpu.md"),  # what benchmarks/gpu.py writes on a GPU machine
+    ("docs/gpu.md", "benchmark.md"),  # what tools/gpu_check.sh writes to its output folder
+    ("tests/test_gpu_check.py", "tests/no_such_test_file.py"),  # a missing test file, on purpose
     ("tests/test_no_numpy_outside_backend.py", "m.py"),  # a module the test writes in a temporary folder
 }
 

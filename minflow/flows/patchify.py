@@ -27,6 +27,8 @@ class Patchify(Bijection):
         nothing: both backward passes are the other map.
     """
 
+    stateless = True
+
     def __init__(self, patch, image_shape):
         super().__init__()
         c, h, w = (int(s) for s in image_shape)

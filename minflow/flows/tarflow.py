@@ -62,6 +62,8 @@ class TarFlowBlock(Bijection):
         backward (a clear error).
     """
 
+    stateless = True  # the conditioner is a plain network: its caches (and key/value cache) are the only state
+
     def __init__(
         self,
         token_dim,

@@ -23,13 +23,22 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from layer_registry import KINDS, NESTED, covered_classes, data_batch, flow_classes, random_flow
 
+from minflow.backend import make_rng
 from minflow.distributions import StandardNormal
-from minflow.flows import AffineCoupling, Bijection, Flow, ImageAffineCoupling, InvertibleLinearLU, checkerboard_mask
+from minflow.flows import (
+    AffineCoupling,
+    Bijection,
+    Flow,
+    ImageAffineCoupling,
+    InvertibleLinearLU,
+    TarFlowBlock,
+    checkerboard_mask,
+)
 from minflow.flows.base import recompute_problem
 from minflow.model import FlowModel
 
 F64 = numpy.float64
-SHAPES = {"vector": (3,), "image": (4, 4, 4)}
+SHAPES = {"vector": (3,), "image": (4, 4, 4), "tokens": (4, 3)}
 CASES = [(kind, shape) for kind in KINDS for shape in SHAPES if KINDS[kind].fits(SHAPES[shape], True)]
 DIRECTIONS = ("forward", "inverse")
 
@@ -51,6 +60,8 @@ def _neighbour(shape, rng):
         )
     elif len(shape) == 3 and shape[1] * shape[2] >= 2:
         layer = ImageAffineCoupling(shape[0], checkerboard_mask(shape[1], shape[2]), hidden=3, n_blocks=1, dtype=F64)
+    elif len(shape) == 2:  # tokens (T, D)
+        layer = TarFlowBlock(shape[1], shape[0], dim=4, depth=1, n_heads=1, mlp_ratio=1, dtype=F64, rng=make_rng(7))
     else:
         layer = InvertibleLinearLU(shape[0], dtype=F64)
     for p in layer.params.values():
@@ -208,7 +219,16 @@ def test_random_flows_reach_every_kind_and_nesting():
     """The strategy can draw every kind, nested ones included (a kind no shape fits would never be tested)."""
     reachable = {
         n
-        for shape in [(2,), (3,), (4,), (1, 2, 2), (2, 2, 2), (2, 4, 4), (4, 2, 2)]
+        for shape in [
+            (2,),
+            (3,),
+            (4,),
+            (1, 2, 2),
+            (2, 2, 2),
+            (2, 4, 4),
+            (4, 2, 2),
+            (4, 8),
+        ]  # (4, 8): (2, 4, 4) patchified
         for first in (True, False)
         for n, kind in KINDS.items()
         if kind.fits(shape, first)

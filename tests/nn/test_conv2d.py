@@ -111,13 +111,9 @@ def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
     whole.gather_fraction, sliced.gather_fraction = 1.0, 0.4  # one slice of 5 images; slices of 2, 2, 1
     assert [s.stop - s.start for s in sliced._batch_slices(5)] == [2, 2, 1]
     numpy.testing.assert_allclose(to_numpy(sliced.forward(x)), to_numpy(whole.forward(x)), rtol=1e-13, atol=1e-13)
-    numpy.testing.assert_allclose(
-        to_numpy(sliced.backward(dy)), to_numpy(whole.backward(dy)), rtol=1e-13, atol=1e-13
-    )
+    numpy.testing.assert_allclose(to_numpy(sliced.backward(dy)), to_numpy(whole.backward(dy)), rtol=1e-13, atol=1e-13)
     for name in ("W", "b"):
-        numpy.testing.assert_allclose(
-            to_numpy(sliced.grads[name]), to_numpy(whole.grads[name]), rtol=1e-12, atol=1e-12
-        )
+        numpy.testing.assert_allclose(to_numpy(sliced.grads[name]), to_numpy(whole.grads[name]), rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_slices_gather_at_most_the_input_size():
