@@ -7,6 +7,7 @@ from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
 from .base import Bijection, Inverse
+from .coupling import Coupling
 from .batch_norm import BatchNorm, set_training
 from .factor_out import FactorOut
 from .flow import Flow
@@ -19,15 +20,22 @@ from .permutation import Permutation, Reverse, random_permutation
 from .planar import Planar, PlanarInverseError
 from .preprocessing import Logit, dequantize
 from .radial import Radial
+from .splits import CheckerboardSplit, FeatureSplit
 from .squeeze import Squeeze, squeeze, unsqueeze
+from .transformers import Additive, Affine, Transformer
 
 __all__ = [
     "ActNorm",
+    "Additive",
     "AdditiveCoupling",
+    "Affine",
     "AffineCoupling",
     "BatchNorm",
     "Bijection",
+    "CheckerboardSplit",
+    "Coupling",
     "FactorOut",
+    "FeatureSplit",
     "Flow",
     "GlowStep",
     "ImageAffineCoupling",
@@ -41,6 +49,7 @@ __all__ = [
     "Radial",
     "Reverse",
     "Squeeze",
+    "Transformer",
     "channel_mask",
     "check_image_mask",
     "check_mask",
