@@ -7,5 +7,6 @@ per-entry log-det, four passes, one cache policy).
 from .additive import Additive
 from .affine import SCALES, Affine
 from .base import Transformer
+from .spline import RationalQuadraticSpline
 
-__all__ = ["SCALES", "Additive", "Affine", "Transformer"]
+__all__ = ["SCALES", "Additive", "Affine", "RationalQuadraticSpline", "Transformer"]
