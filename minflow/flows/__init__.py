@@ -6,6 +6,7 @@ See ``flows.base`` for the layer contract.
 from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
+from .autoregressive import IAF, MaskedAutoregressive
 from .base import Bijection, Inverse
 from .coupling import Coupling
 from .batch_norm import BatchNorm, set_training
@@ -22,7 +23,7 @@ from .preprocessing import Logit, dequantize
 from .radial import Radial
 from .splits import CheckerboardSplit, FeatureSplit
 from .squeeze import Squeeze, squeeze, unsqueeze
-from .transformers import Additive, Affine, Transformer
+from .transformers import Additive, Affine, RationalQuadraticSpline, Transformer
 
 __all__ = [
     "ActNorm",
@@ -38,15 +39,18 @@ __all__ = [
     "FeatureSplit",
     "Flow",
     "GlowStep",
+    "IAF",
     "ImageAffineCoupling",
     "Inverse",
     "InvertibleLinear",
     "InvertibleLinearLU",
     "Logit",
+    "MaskedAutoregressive",
     "Permutation",
     "Planar",
     "PlanarInverseError",
     "Radial",
+    "RationalQuadraticSpline",
     "Reverse",
     "Squeeze",
     "Transformer",
