@@ -27,14 +27,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-import numpy  # noqa: E402
 
-from minflow.backend import make_rng  # noqa: E402
-from minflow.commands.demo import TEST_SEED  # noqa: E402
-from minflow.data.toy2d import get_toy  # noqa: E402
-from minflow.optim import Adam  # noqa: E402
-from minflow.train import fit_samples  # noqa: E402
-from minflow.zoo import maf_2d, nsf_2d, nsf_ar_2d, realnvp_2d  # noqa: E402
+from minflow.backend import make_rng
+from minflow.commands.demo import TEST_SEED
+from minflow.data.toy2d import get_toy
+from minflow.optim import Adam
+from minflow.train import fit_samples
+from minflow.zoo import maf_2d, nsf_2d, nsf_ar_2d, realnvp_2d
 
 MODELS = {"maf_2d": maf_2d, "nsf_2d": nsf_2d, "nsf_ar_2d": nsf_ar_2d, "realnvp_2d": realnvp_2d}
 DATASETS = ("gaussians8", "checkerboard", "rings", "moons")
@@ -49,12 +48,15 @@ def gap(name, toy, seed, steps, test):
 def twin_of(name):
     import torch_spline_models as ts
 
-    return {"maf_2d": lambda: ts.TorchMAF2D(8, "affine"), "nsf_ar_2d": lambda: ts.TorchMAF2D(5, "spline"), "nsf_2d": lambda: ts.TorchNSF2D(6)}[name]()
+    return {
+        "maf_2d": lambda: ts.TorchMAF2D(8, "affine"),
+        "nsf_ar_2d": lambda: ts.TorchMAF2D(5, "spline"),
+        "nsf_2d": lambda: ts.TorchNSF2D(6),
+    }[name]()
 
 
 def speed(name, n_pairs=40):
     import torch
-
     from torch_models import load_minflow_params
 
     model = MODELS[name]()
@@ -115,8 +117,11 @@ def main(argv=None):
                 for seed in args.seeds:
                     start = time.perf_counter()
                     gaps[seed] = gap(name, toy, seed, args.steps, test)
-                    print(f"{dataset:<12} {name:<10} seed {seed}: NLL - H = {gaps[seed]:.4f} "
-                          f"({time.perf_counter() - start:.0f} s)", flush=True)
+                    print(
+                        f"{dataset:<12} {name:<10} seed {seed}: NLL - H = {gaps[seed]:.4f} "
+                        f"({time.perf_counter() - start:.0f} s)",
+                        flush=True,
+                    )
                 results.setdefault(dataset, {})[name] = {"gaps": gaps, "mean": statistics.mean(gaps.values())}
                 print(f"{dataset:<12} {name:<10} mean {results[dataset][name]['mean']:.4f}", flush=True)
     else:

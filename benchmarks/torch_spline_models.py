@@ -22,7 +22,6 @@ import numpy
 import torch
 from torch import nn
 from torch.nn import functional
-
 from torch_models import LOG_2PI, _uniform_init, _zero_init
 
 __all__ = ["TorchMAF2D", "TorchNSF2D", "rq_spline"]
@@ -136,7 +135,9 @@ class TorchNSF2D(nn.Module):
         self.n_params = 3 * n_bins - 1
         self.nets = nn.ModuleList()
         for _ in range(n_layers):
-            net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, self.n_params))
+            net = nn.Sequential(
+                nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, self.n_params)
+            )
             for layer in net:
                 if isinstance(layer, nn.Linear):
                     _uniform_init(layer)

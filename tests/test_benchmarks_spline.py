@@ -28,7 +28,11 @@ def twins():
 
 @pytest.mark.parametrize(
     "name, build, twin_args",
-    [("maf_2d", maf_2d, ("maf", 8, "affine")), ("nsf_ar_2d", nsf_ar_2d, ("maf", 5, "spline")), ("nsf_2d", nsf_2d, ("nsf", 6))],
+    [
+        ("maf_2d", maf_2d, ("maf", 8, "affine")),
+        ("nsf_ar_2d", nsf_ar_2d, ("maf", 5, "spline")),
+        ("nsf_2d", nsf_2d, ("nsf", 6)),
+    ],
 )
 def test_torch_twin_has_the_same_log_prob(twins, name, build, twin_args):
     torch, tm, ts = twins

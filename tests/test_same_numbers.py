@@ -15,7 +15,6 @@ import pytest
 from minflow.checkpoint import load_checkpoint
 from minflow.data.energy import get_energy
 from minflow.optim import Adam
-
 from tests.fixtures.same_numbers import CHECKPOINTED, HERE, MODELS, nll_gradients, reverse_kl_gradients
 
 RTOL = 1e-12

@@ -8,8 +8,8 @@ from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
 from .autoregressive import IAF, MaskedAutoregressive
 from .base import Bijection, Inverse
-from .coupling import Coupling
 from .batch_norm import BatchNorm, set_training
+from .coupling import Coupling
 from .factor_out import FactorOut
 from .flow import Flow
 from .glow_step import GlowStep
@@ -26,6 +26,7 @@ from .squeeze import Squeeze, squeeze, unsqueeze
 from .transformers import Additive, Affine, RationalQuadraticSpline, Transformer
 
 __all__ = [
+    "IAF",
     "ActNorm",
     "Additive",
     "AdditiveCoupling",
@@ -39,7 +40,6 @@ __all__ = [
     "FeatureSplit",
     "Flow",
     "GlowStep",
-    "IAF",
     "ImageAffineCoupling",
     "Inverse",
     "InvertibleLinear",

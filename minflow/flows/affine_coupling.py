@@ -50,7 +50,9 @@ class ScaleHookCoupling(Coupling):
 
     def _params(self, x_a):
         s, t, cache = self._log_scale_and_shift(x_a)
-        return get_array_module(s).concatenate([s[:, None], t[:, None]], axis=1), cache  # (N, 2, Fb, ...), Affine("exp")'s
+        return get_array_module(s).concatenate(
+            [s[:, None], t[:, None]], axis=1
+        ), cache  # (N, 2, Fb, ...), Affine("exp")'s
 
     def _params_backward(self, dparams, cache):
         return self._through_conditioner(dparams[:, 0], dparams[:, 1], cache)
@@ -109,4 +111,3 @@ class AffineCoupling(ScaleHookCoupling):
         self.da, self.db = split.n_copied, split.n_transformed
         scale_shape = (self.db,) if learnable_scale else None
         super().__init__(split, net, self.db, scale_shape, dtype, (dim,), VECTOR_HINT)
-

@@ -51,7 +51,7 @@ class MaskedAutoregressive(Bijection):
 
     Caches:
         forward: a marker (the MADE and the transformer keep their own
-        caches of the pass). inverse: z and the x it found, for the implicit
+        caches of the pass). inverse: the x it found, for the implicit
         backward; the MADE's caches of a pass are overwritten by the next
         pass, so running one direction drops the other direction's cache
         (its backward is then a clear error).
@@ -118,11 +118,11 @@ class MaskedAutoregressive(Bijection):
         # last one: x_all is the exact inverse and logdet its log-det.
         self.transformer.release_caches()
         self.made.release_caches()
-        self._save_cache("inverse", (z, x_all))
+        self._save_cache("inverse", x_all)
         return x_all, logdet.sum(axis=1)
 
     def inverse_backward(self, dx, dlogdet):
-        z, x = self._take_cache("inverse", "inverse_backward")
+        x = self._take_cache("inverse", "inverse_backward")  # (N, D)
         xp = get_array_module(dx)
         n = dx.shape[0]
         grads = self.grads

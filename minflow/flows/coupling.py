@@ -30,7 +30,9 @@ VECTOR_HINT = "For images use an image coupling (flows.image_coupling) or Squeez
 IMAGE_HINT = "Build the mask for the image size at this point of the flow (after any Squeeze)."
 
 
-def mlp_conditioner(dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+def mlp_conditioner(
+    dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, rng=None
+):
     """(FeatureSplit, MLP Da -> hidden -> n_params * Db with its last layer zero) for vectors (N, D)."""
     rng = rng if rng is not None else make_rng(0)
     split = FeatureSplit(mask, None)
@@ -62,7 +64,9 @@ def resnet_conditioner(channels, mask, n_params, hidden=32, n_blocks=2, kernel_s
                 "Use channel_mask(C, first)."
             )
         cond_in, n_transformed = split.n_copied, split.n_transformed
-    net = ResNet(cond_in, n_params * n_transformed, hidden, n_blocks, kernel_size, last_init="zeros", dtype=dtype, rng=rng)
+    net = ResNet(
+        cond_in, n_params * n_transformed, hidden, n_blocks, kernel_size, last_init="zeros", dtype=dtype, rng=rng
+    )
     split.to(get_array_module(net.params["conv_in.W"]))
     return split, net, n_transformed
 
@@ -116,9 +120,13 @@ class Coupling(Bijection):
         return cls(split, net, transformer, (dim,), VECTOR_HINT)
 
     @classmethod
-    def for_images(cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
+    def for_images(
+        cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None
+    ):
         """A coupling on (N, C, H, W) with a ResNet conditioner (see ``resnet_conditioner``)."""
-        split, net, _ = resnet_conditioner(channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng)
+        split, net, _ = resnet_conditioner(
+            channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng
+        )
         return cls(split, net, transformer, image_event_shape(channels, mask), IMAGE_HINT)
 
     def _move_fixed_arrays(self, xp):
@@ -181,6 +189,7 @@ class Coupling(Bijection):
         dinp_b, dparams = transform_backward(dout_b, self.split.spread_dlogdet(dlogdet, dout_b.ndim))
         # out_a = inp_a, and inp_a also feeds the conditioner
         return self.split.split_backward(dout_a + self._params_backward(dparams, cache), dinp_b)
+
 
 def image_event_shape(channels, mask):
     """(C, H, W) for a spatial mask, (C, None, None) (any size) for a channel mask."""

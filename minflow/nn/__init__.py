@@ -13,4 +13,16 @@ from .mlp import MLP
 from .module import Module
 from .resnet import ResidualBlock, ResNet
 
-__all__ = ["MADE", "MLP", "Conv2d", "LeakyReLU", "Linear", "MaskedLinear", "Module", "ReLU", "ResNet", "ResidualBlock", "Tanh"]
+__all__ = [
+    "MADE",
+    "MLP",
+    "Conv2d",
+    "LeakyReLU",
+    "Linear",
+    "MaskedLinear",
+    "Module",
+    "ReLU",
+    "ResNet",
+    "ResidualBlock",
+    "Tanh",
+]

@@ -23,7 +23,7 @@ from .activations import ReLU
 from .masked_linear import MaskedLinear
 from .module import Module
 
-__all__ = ["ORDERS", "MADE", "made_degrees"]
+__all__ = ["MADE", "ORDERS", "made_degrees"]
 
 ORDERS = ("natural", "reversed", "random")
 
@@ -68,8 +68,17 @@ class MADE(Module):
         none of its own; each MaskedLinear keeps its input, each ReLU its output.
     """
 
-    def __init__(self, dim, hidden=(64, 64), n_params=2, order="natural", init="uniform", last_init="zeros",
-                 dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(
+        self,
+        dim,
+        hidden=(64, 64),
+        n_params=2,
+        order="natural",
+        init="uniform",
+        last_init="zeros",
+        dtype=DEFAULT_DTYPE,
+        rng=None,
+    ):
         super().__init__()
         if int(dim) != dim or dim < 1 or int(n_params) != n_params or n_params < 1:
             raise ValueError(f"MADE needs positive integers dim and n_params; got dim={dim!r}, n_params={n_params!r}.")

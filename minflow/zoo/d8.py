@@ -30,8 +30,8 @@ import numpy
 
 from ..backend import DEFAULT_DTYPE, make_rng, to_device, to_numpy
 from ..distributions import StandardNormal
-from ..flows.factor_out import FactorOut
 from ..flows.coupling import Coupling
+from ..flows.factor_out import FactorOut
 from ..flows.flow import Flow
 from ..flows.image_coupling import ImageAffineCoupling
 from ..flows.image_masks import channel_mask, checkerboard_mask

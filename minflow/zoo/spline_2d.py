@@ -49,7 +49,9 @@ def maf_2d(n_layers=8, hidden=(64, 64), dtype=DEFAULT_DTYPE, seed=0, rng=None):
     return _autoregressive(MaskedAutoregressive, n_layers, Affine, hidden, dtype, seed, rng)
 
 
-def nsf_ar_2d(n_layers=5, hidden=(64, 64), n_bins=SPLINE_BINS, bound=SPLINE_BOUND, dtype=DEFAULT_DTYPE, seed=0, rng=None):
+def nsf_ar_2d(
+    n_layers=5, hidden=(64, 64), n_bins=SPLINE_BINS, bound=SPLINE_BOUND, dtype=DEFAULT_DTYPE, seed=0, rng=None
+):
     """Autoregressive neural spline flow: MAF layers with the rational-quadratic spline."""
     return _autoregressive(
         MaskedAutoregressive, n_layers, lambda: RationalQuadraticSpline(n_bins, bound), hidden, dtype, seed, rng
@@ -65,7 +67,9 @@ def nsf_2d(n_layers=6, hidden=(64, 64), n_bins=SPLINE_BINS, bound=SPLINE_BOUND, 
     """Coupling neural spline flow: layer k copies x[k % 2] and splines the other coordinate."""
     rng = rng if rng is not None else make_rng(seed)
     layers = [
-        Coupling.for_vectors(2, numpy.arange(2) == k % 2, RationalQuadraticSpline(n_bins, bound), hidden, dtype=dtype, rng=rng)
+        Coupling.for_vectors(
+            2, numpy.arange(2) == k % 2, RationalQuadraticSpline(n_bins, bound), hidden, dtype=dtype, rng=rng
+        )
         for k in range(_check_layers(n_layers))
     ]
     return FlowModel(Flow(layers), StandardNormal((2,)))

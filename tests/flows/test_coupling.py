@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.flows import Coupling, Flow, checkerboard_mask, channel_mask
+from minflow.flows import Coupling, Flow, channel_mask, checkerboard_mask
 from minflow.flows.transformers import Additive, Affine, RationalQuadraticSpline
 
 TRANSFORMERS = {
@@ -44,7 +44,10 @@ def test_image_coupling_with_each_transformer_passes_all_checks(kind, mask_kind,
 
 def test_checkerboard_coupling_leaves_the_copied_pixels_exactly_unchanged():
     mask = checkerboard_mask(4, 4, 0)
-    layer = randomize_params(Coupling.for_images(1, mask, RationalQuadraticSpline(4, 5.0), hidden=3, n_blocks=1, dtype=numpy.float64), numpy.random.default_rng(4))
+    layer = randomize_params(
+        Coupling.for_images(1, mask, RationalQuadraticSpline(4, 5.0), hidden=3, n_blocks=1, dtype=numpy.float64),
+        numpy.random.default_rng(4),
+    )
     x = numpy.random.default_rng(5).standard_normal((3, 1, 4, 4))
     z, _ = layer.forward(x)
     numpy.testing.assert_array_equal(z[:, :, mask], x[:, :, mask])
@@ -55,7 +58,9 @@ def test_checkerboard_coupling_leaves_the_copied_pixels_exactly_unchanged():
 def test_coupling_flow_memory_by_inversion_equals_the_cached_path(kind):
     def build():
         layers = [
-            Coupling.for_vectors(3, numpy.arange(3) == k % 3, TRANSFORMERS[kind](numpy.float64, (2,)), hidden=(5,), dtype=numpy.float64)
+            Coupling.for_vectors(
+                3, numpy.arange(3) == k % 3, TRANSFORMERS[kind](numpy.float64, (2,)), hidden=(5,), dtype=numpy.float64
+            )
             for k in range(4)
         ]
         flow = Flow(layers)

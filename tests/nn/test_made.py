@@ -29,7 +29,9 @@ def test_masked_linear_starts_and_stays_masked():
 @pytest.mark.parametrize("order", ["natural", "reversed", "random"])
 def test_made_passes_all_checks(order, xp):
     def make(dtype):
-        return randomize_params(MADE(4, (7, 6), n_params=3, order=order, dtype=dtype, rng=make_rng(1)), numpy.random.default_rng(3))
+        return randomize_params(
+            MADE(4, (7, 6), n_params=3, order=order, dtype=dtype, rng=make_rng(1)), numpy.random.default_rng(3)
+        )
 
     assert_block_passes_all_checks(make, numpy.random.default_rng(4).standard_normal((5, 4)), xp)
 
@@ -37,7 +39,9 @@ def test_made_passes_all_checks(order, xp):
 @pytest.mark.parametrize("order", ["natural", "reversed", "random", [2, 4, 1, 3]])
 def test_made_jacobian_is_strictly_triangular_in_its_order(order):
     d, p = 4, 3
-    made = randomize_params(MADE(d, (30, 30), n_params=p, order=order, dtype=numpy.float64, rng=make_rng(5)), numpy.random.default_rng(6))
+    made = randomize_params(
+        MADE(d, (30, 30), n_params=p, order=order, dtype=numpy.float64, rng=make_rng(5)), numpy.random.default_rng(6)
+    )
     x = numpy.random.default_rng(7).standard_normal((1, d))
     rows = []
     for o in range(p * d):  # d out_o / d x by backward with a one-hot upstream (ReLU nets: exact)

@@ -18,11 +18,11 @@ from hypothesis.extra import numpy as hnp
 from minflow.flows import (
     IAF,
     ActNorm,
-    Affine,
-    Coupling,
     AdditiveCoupling,
+    Affine,
     AffineCoupling,
     BatchNorm,
+    Coupling,
     FactorOut,
     Flow,
     GlowStep,
@@ -299,7 +299,13 @@ def test_image_spline_coupling_properties(data, seed, scale, checkerboard):
 
 
 @PROPERTY
-@given(st.data(), seeds, spline_scales, st.sampled_from(["affine", "spline"]), st.sampled_from(["natural", "reversed", "random"]))
+@given(
+    st.data(),
+    seeds,
+    spline_scales,
+    st.sampled_from(["affine", "spline"]),
+    st.sampled_from(["natural", "reversed", "random"]),
+)
 def test_autoregressive_properties(data, seed, scale, kind, order):
     x = data.draw(vectors(min_dim=1))
     transformer = Affine() if kind == "affine" else RationalQuadraticSpline(4, 3.0)

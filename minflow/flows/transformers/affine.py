@@ -76,7 +76,9 @@ class Affine(Transformer):
         if scale not in SCALES:
             raise ValueError(f"Affine scale must be one of {SCALES}; got {scale!r}.")
         if (scale == "learnable") != (scale_shape is not None):
-            raise ValueError("Affine needs scale_shape exactly when scale='learnable' (the shape of the learned bound).")
+            raise ValueError(
+                "Affine needs scale_shape exactly when scale='learnable' (the shape of the learned bound)."
+            )
         self.scale = scale
         if scale == "learnable":
             self.add_param("scale", xp.ones(tuple(scale_shape), dtype=dtype))

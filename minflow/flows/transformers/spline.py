@@ -276,8 +276,8 @@ class RationalQuadraticSpline(Transformer):
         # x = f^-1(y; theta) and logdet = -G(x; theta), G = log f_x. With f_x = exp(G) at x:
         #   the upstream on x is gbar = gx - gl G_x (x moves G too);
         #   dL/dy = gbar / f_x;  dL/dtheta = -(gbar / f_x) f_theta - gl G_theta.
-        w, h, s, xi, th, a, den, q, d0, d1 = saved
-        f_x = s * s * q / (den * den)
+        s, den, q = saved[2], saved[6], saved[7]  # see _rq
+        f_x = s * s * q / (den * den)  # dy/dx at x
         g_logx, *_ = self._rq_backward(xp.zeros_like(gx), xp.ones_like(gx), saved)  # G_x
         gbar = gx - gl * g_logx
         dy_in = gbar / f_x

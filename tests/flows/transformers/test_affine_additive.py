@@ -12,7 +12,9 @@ def _make(build, shape, seed=0):
         transformer = build(dtype)
         params = 0.7 * numpy.random.default_rng(seed).standard_normal((shape[0], transformer.n_params, *shape[1:]))
         if "scale" in transformer.params:
-            transformer.params["scale"][...] = numpy.random.default_rng(seed + 1).uniform(0.5, 1.5, transformer.params["scale"].shape)
+            transformer.params["scale"][...] = numpy.random.default_rng(seed + 1).uniform(
+                0.5, 1.5, transformer.params["scale"].shape
+            )
         return TransformerLayer(transformer, params.astype(dtype))
 
     return make

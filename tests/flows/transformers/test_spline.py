@@ -89,7 +89,9 @@ def test_spline_is_the_identity_at_zero_parameters():
 def test_spline_is_monotone_continuous_and_meets_the_tails():
     spline = RationalQuadraticSpline(n_bins=K, bound=B)
     x = numpy.linspace(-1.5 * B, 1.5 * B, 20001)[:, None]
-    params = numpy.broadcast_to(numpy.random.default_rng(6).standard_normal((1, spline.n_params, 1)), (len(x), spline.n_params, 1))
+    params = numpy.broadcast_to(
+        numpy.random.default_rng(6).standard_normal((1, spline.n_params, 1)), (len(x), spline.n_params, 1)
+    )
     params = numpy.ascontiguousarray(params)
     y, logdet = spline.forward(x, params)
     assert numpy.all(numpy.diff(y[:, 0]) > 0)
