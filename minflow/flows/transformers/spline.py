@@ -83,9 +83,12 @@ def _gather(knots, k):
 def _scatter(k, lo, hi, n_knots):
     """(N, K+1, *S) holding lo at index k and hi at index k + 1 of axis 1 (the gathers' gradient)."""
     xp = get_array_module(lo)
-    index = xp.arange(n_knots).reshape((1, n_knots) + (1,) * (lo.ndim - 1))
-    kk = k[:, None]
-    return xp.where(index == kk, lo[:, None], 0) + xp.where(index == kk + 1, hi[:, None], 0)
+    n, m = lo.shape[0], lo[0].size
+    out = xp.zeros((n, n_knots, m), dtype=lo.dtype)
+    rows, cols, kk = xp.arange(n)[:, None], xp.arange(m)[None, :], k.reshape(n, m)
+    out[rows, kk, cols] = lo.reshape(n, m)
+    out[rows, kk + 1, cols] = hi.reshape(n, m)  # k + 1 != k: no entry is written twice
+    return out.reshape((n, n_knots, *lo.shape[1:]))
 
 
 class RationalQuadraticSpline(Transformer):
