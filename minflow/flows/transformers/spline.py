@@ -259,23 +259,24 @@ class RationalQuadraticSpline(Transformer):
         self._save_cache("inverse", (inside, k, saved, spline_cache, xk.shape[1]))
         return xp.where(inside, x_in, y), xp.where(inside, -logdet, 0)
 
+    @staticmethod
+    def _inside_only(inside, dout, dlogdet):
+        """The upstreams of the spline part: out = where(inside, spline, identity), logdet = where(inside, ., 0)."""
+        xp = get_array_module(dout)
+        zero = xp.zeros((), dtype=dout.dtype)
+        return xp.where(inside, dout, zero), xp.where(inside, xp.broadcast_to(dlogdet, dout.shape), zero)
+
     def backward(self, dy, dlogdet):
         inside, k, saved, spline_cache, n_knots = self._take_cache("forward", "backward")
-        xp = get_array_module(dy)
-        zero = xp.zeros((), dtype=dy.dtype)
-        # y = where(inside, spline(x), x), logdet = where(inside, spline's, 0)
-        gy = xp.where(inside, dy, zero)
-        gl = xp.where(inside, xp.broadcast_to(dlogdet, dy.shape), zero)
+        gy, gl = self._inside_only(inside, dy, dlogdet)
         g_x, *g_bin = self._rq_backward(gy, gl, saved)
-        dx = xp.where(inside, g_x, dy)
+        dx = get_array_module(dy).where(inside, g_x, dy)  # the tails: dx = dy
         return dx, self._params_grad(k, g_bin, spline_cache, n_knots)
 
     def inverse_backward(self, dx, dlogdet):
         inside, k, saved, spline_cache, n_knots = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(dx)
-        zero = xp.zeros((), dtype=dx.dtype)
-        gx = xp.where(inside, dx, zero)
-        gl = xp.where(inside, xp.broadcast_to(dlogdet, dx.shape), zero)
+        gx, gl = self._inside_only(inside, dx, dlogdet)
         # x = f^-1(y; theta) and logdet = -G(x; theta), G = log f_x. With f_x = exp(G) at x:
         #   the upstream on x is gbar = gx - gl G_x (x moves G too);
         #   dL/dy = gbar / f_x;  dL/dtheta = -(gbar / f_x) f_theta - gl G_theta.
