@@ -127,7 +127,7 @@ class Coupling(Bijection):
         split, net, _ = resnet_conditioner(
             channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng
         )
-        return cls(split, net, transformer, image_event_shape(channels, mask), IMAGE_HINT)
+        return cls(split, net, transformer, image_event_shape(channels, split.mask), IMAGE_HINT)
 
     def _move_fixed_arrays(self, xp):
         super()._move_fixed_arrays(xp)
@@ -154,7 +154,7 @@ class Coupling(Bijection):
 
     # -- the four passes --------------------------------------------------------
 
-    def _start_pass(self, name, other):
+    def _start_pass(self, other):
         """The net's caches are about to be overwritten: drop the other pass's marker and transformer cache."""
         for module in (self, self.transformer):
             if hasattr(module, "_caches"):
@@ -175,7 +175,7 @@ class Coupling(Bijection):
     def _run(self, inp, name, direction, other, transform):
         """One pass (forward: inp = x; inverse: inp = z): copy a, condition on it, transform b."""
         self._check_input(inp, name)
-        self._start_pass(direction, other)
+        self._start_pass(other)
         a, b = self.split.split(inp)
         params, cache = self._params(a)  # (N, P, Fb, ...)
         out_b, logdet = transform(b, params)  # logdet per transformed entry
@@ -192,5 +192,5 @@ class Coupling(Bijection):
 
 
 def image_event_shape(channels, mask):
-    """(C, H, W) for a spatial mask, (C, None, None) (any size) for a channel mask."""
-    return (int(channels), *mask.shape) if getattr(mask, "ndim", None) == 2 else (int(channels), None, None)
+    """(C, H, W) for a spatial (H, W) mask, (C, None, None) (any size) for a channel mask (C,)."""
+    return (int(channels), *mask.shape) if mask.ndim == 2 else (int(channels), None, None)
