@@ -107,7 +107,7 @@ class AffineCoupling(ScaleHookCoupling):
         init="uniform",
     ):
         split, net = mlp_conditioner(dim, mask, 2, hidden, activation, init, dtype, rng)
-        self.dim, self.mask = dim, split.mask
+        self.dim = dim
         self.da, self.db = split.n_copied, split.n_transformed
         scale_shape = (self.db,) if learnable_scale else None
         super().__init__(split, net, self.db, scale_shape, dtype, (dim,), VECTOR_HINT)

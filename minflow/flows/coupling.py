@@ -106,6 +106,7 @@ class Coupling(Bijection):
         if not isinstance(transformer, Transformer):
             raise TypeError(f"Coupling expects a Transformer (flows.transformers); got {type(transformer).__name__}.")
         self.split = split
+        self.mask = split.mask  # bool, True = copied
         self.net = self.add_child("net", net)
         self.transformer = self.add_child("transformer", transformer)
         self.event_shape = tuple(event_shape)

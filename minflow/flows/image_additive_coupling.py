@@ -55,5 +55,5 @@ class ImageAdditiveCoupling(Coupling):
                 "Use channel_mask(C, first), or ImageAffineCoupling for a checkerboard mask."
             )
         split, net, _ = resnet_conditioner(channels, mask, 1, hidden, n_blocks, kernel_size, dtype, rng)
-        self.channels, self.mask = int(channels), split.mask
+        self.channels = int(channels)
         super().__init__(split, net, Additive(), (int(channels), None, None), IMAGE_HINT)
