@@ -16,7 +16,7 @@ Gradients (L any loss, dlogdet = dL/dlogdet):
     dscale = sum of ds tanh ("learnable"), 1 ("exp").
 """
 
-from ...backend import get_array_module
+from ...backend import DEFAULT_DTYPE, get_array_module, get_backend
 from .base import Transformer
 
 __all__ = ["SCALES", "Affine", "bounded_log_scale", "bounded_log_scale_backward"]
@@ -54,7 +54,8 @@ class Affine(Transformer):
         scale_shape: shape of the learnable ``scale`` parameter, broadcast
             against one sample's entries S: (Db,) for vectors, (C, 1, 1) per
             channel of images. Only with scale="learnable".
-        dtype, xp: dtype and array module of the learnable scale (initialised to 1).
+        dtype, xp: dtype and array module of the learnable scale (initialised to 1);
+            default the default dtype and backend.
 
     Shapes:
         x, y, logdet: (N, *S); params: (N, 2, *S) = [s_raw, t].
@@ -81,7 +82,8 @@ class Affine(Transformer):
             )
         self.scale = scale
         if scale == "learnable":
-            self.add_param("scale", xp.ones(tuple(scale_shape), dtype=dtype))
+            xp = xp if xp is not None else get_backend()
+            self.add_param("scale", xp.ones(tuple(scale_shape), dtype=dtype if dtype is not None else DEFAULT_DTYPE))
 
     def log_scale(self, s_raw):
         """s = scale_fn(s_raw) and what its backward needs."""
