@@ -287,3 +287,47 @@ def assert_backward_keeps_state(flow, direction, inp, seed=0):
         k for k in before.keys() | after.keys() if k not in before or k not in after or not _same(before[k], after[k])
     )
     assert not changed, f"the {direction} backward changed state: {changed}"
+
+
+class TransformerLayer:
+    """A Bijection of x alone made of a transformer and a fixed batch of raw parameters (N, P, *S).
+
+    The parameters are a learnable array ``params["params"]``, so the shared
+    checks (``assert_layer_passes_all_checks``) test the gradient of every raw
+    parameter, in both directions, as well as the input's.
+    """
+
+    def __new__(cls, transformer, params):
+        from minflow.flows.base import Bijection
+
+        class _Layer(Bijection):
+            def __init__(self):
+                super().__init__()
+                self.transformer = self.add_child("transformer", transformer)
+                self.add_param("params", params)
+
+            def _sum(self, logdet):
+                return logdet.sum(axis=tuple(range(1, logdet.ndim)))
+
+            def _spread(self, dlogdet, ndim):
+                return dlogdet.reshape((-1,) + (1,) * (ndim - 1))
+
+            def forward(self, x):
+                y, logdet = self.transformer.forward(x, self._own_params["params"])
+                return y, self._sum(logdet)
+
+            def inverse(self, y):
+                x, logdet = self.transformer.inverse(y, self._own_params["params"])
+                return x, self._sum(logdet)
+
+            def backward(self, dy, dlogdet):
+                dx, dparams = self.transformer.backward(dy, self._spread(dlogdet, dy.ndim))
+                self._own_grads["params"] += dparams
+                return dx
+
+            def inverse_backward(self, dx, dlogdet):
+                dy, dparams = self.transformer.inverse_backward(dx, self._spread(dlogdet, dx.ndim))
+                self._own_grads["params"] += dparams
+                return dy
+
+        return _Layer()

@@ -22,6 +22,7 @@ ALLOWED_NUMPY = {
     "flows/masks.py": "masks are small host constants, moved by the layer that uses them",
     "flows/permutation.py": "index tables built on the host, moved with to_device",
     "flows/image_masks.py": "checkerboard and channel masks are small host constants",
+    "nn/made.py": "MADE's degrees and connectivity masks are small host constants, moved by MaskedLinear",
     "flows/glow_step.py": "a random channel permutation drawn as a host index table",
     "flows/invertible_linear.py": "QR / LU of the initial matrix on the host, moved with to_device",
     "gradcheck.py": "host index tables and per-entry failure tables",

@@ -8,15 +8,71 @@ Direction: forward maps data x to latent z.
     forward:  z_a = x_a,  z_b = x_b * exp(s) + t
     inverse:  x_a = z_a,  x_b = (z_b - t) * exp(-s)
     log|det dz/dx| = sum_j s_j          (triangular Jacobian, diagonal exp(s))
+
+A ``Coupling`` (split, conditioner, transformer) whose conditioner stage ends
+in two hooks, where the log-scale is made from the net's output and where
+its gradient goes back into the net: ``_log_scale_and_shift`` and
+``_through_conditioner``. A subclass that overrides the pair tries another
+scale function (lesson 08 compares four). The transformer is therefore the
+plain ``Affine("exp")``, y = x * exp(s) + t with s as given.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module
-from .coupling import Coupling
+from .coupling import VECTOR_HINT, Coupling, mlp_conditioner
+from .transformers.affine import Affine, bounded_log_scale, bounded_log_scale_backward, sum_to_shape
 
-__all__ = ["AffineCoupling"]
+__all__ = ["AffineCoupling", "ScaleHookCoupling"]
 
 
-class AffineCoupling(Coupling):
+class ScaleHookCoupling(Coupling):
+    """A Coupling with an ``Affine("exp")`` transformer whose log-scale s the conditioner stage makes.
+
+    Args:
+        split, net, event_shape, hint: see ``Coupling``; the net returns
+            2 Fb outputs on axis 1, [s_raw, t].
+        n_transformed: Fb, transformed features or channels.
+        scale_shape: shape of a learnable bound ``scale`` on s (initialised
+            to 1), or None for s = tanh(s_raw).
+        dtype: its dtype.
+
+    Caches:
+        per pass, tanh(s_raw) (the hooks' cache; ds/ds_raw needs it); the
+        transformer keeps x_b and s (see ``transformers.affine``).
+    """
+
+    def __init__(self, split, net, n_transformed, scale_shape, dtype, event_shape, hint=""):
+        super().__init__(split, net, Affine("exp"), event_shape, hint)
+        self.fb = int(n_transformed)
+        self.learnable_scale = scale_shape is not None
+        if self.learnable_scale:
+            xp = get_array_module(next(iter(net.params.values())))
+            self.add_param("scale", xp.ones(scale_shape, dtype=dtype))
+
+    def _params(self, x_a):
+        s, t, cache = self._log_scale_and_shift(x_a)
+        return get_array_module(s).concatenate(
+            [s[:, None], t[:, None]], axis=1
+        ), cache  # (N, 2, Fb, ...), Affine("exp")'s
+
+    def _params_backward(self, dparams, cache):
+        return self._through_conditioner(dparams[:, 0], dparams[:, 1], cache)
+
+    def _log_scale_and_shift(self, x_a):
+        """The conditioner and the bounded log-scale: s, t (N, Fb, ...) and tanh(s_raw) for the backward."""
+        h = self.net.forward(x_a)  # (N, 2 Fb, ...)
+        s, tanh_s = bounded_log_scale(h[:, : self.fb], self._own_params.get("scale"))
+        return s, h[:, self.fb :], tanh_s
+
+    def _through_conditioner(self, ds, dt, tanh_s):
+        """Backpropagate dL/ds and dL/dt through s = scale * tanh(s_raw) and the net; returns dL/dx_a."""
+        scale = self._own_params.get("scale")
+        ds_raw, dscale = bounded_log_scale_backward(ds, tanh_s, scale)
+        if scale is not None:
+            self._own_grads["scale"] += sum_to_shape(dscale, scale.shape)
+        return self.net.backward(get_array_module(ds).concatenate([ds_raw, dt], axis=1))
+
+
+class AffineCoupling(ScaleHookCoupling):
     """RealNVP affine coupling, z_b = x_b * exp(s(x_a)) + t(x_a).
 
     Args:
@@ -25,15 +81,15 @@ class AffineCoupling(Coupling):
         hidden: conditioner hidden widths, default (64, 64) as in R2.
         learnable_scale: if True, s = scale * tanh(s_raw) with a learnable
             per-coordinate ``scale`` (Db,), initialised to 1; else scale = 1.
-        activation, dtype, rng, init: see ``Coupling``.
+        activation, init: the MLP conditioner's (Da -> hidden -> 2 Db, last
+            layer zero, so the coupling starts as the identity).
+        dtype, rng: parameter dtype and random generator.
 
     Shapes:
         x, z: (N, D); logdet: (N,).
 
     Caches:
-        forward keeps x_b, exp(s) and tanh(s_raw): the backward needs all three
-        (dz_b/ds = x_b exp(s), ds/ds_raw = scale (1 - tanh^2)); recomputing
-        them would cost a conditioner pass. inverse keeps x_b, exp(-s), tanh.
+        see ``ScaleHookCoupling``.
 
     Reference:
         Dinh et al. (2016), "Density estimation using Real NVP", section 3.
@@ -50,72 +106,8 @@ class AffineCoupling(Coupling):
         rng=None,
         init="uniform",
     ):
-        super().__init__(dim, mask, hidden, 2, activation, dtype, rng, init)
-        self.learnable_scale = learnable_scale
-        if learnable_scale:
-            xp = get_array_module(self.net.params["linear0.W"])
-            self.add_param("scale", xp.ones(self.db, dtype=dtype))
-
-    def _log_scale_and_shift(self, x_a):
-        xp = get_array_module(x_a)
-        h = self.net.forward(x_a)  # (N, 2 Db)
-        s_raw, t = h[:, : self.db], h[:, self.db :]
-        tanh_s = xp.tanh(s_raw)
-        s = tanh_s * self._own_params["scale"] if self.learnable_scale else tanh_s
-        return s, t, tanh_s
-
-    def forward(self, x):
-        self._check_input(x, "x")
-        xp = get_array_module(x)
-        self._start_pass("forward", "inverse")
-        x_a, x_b = self._split(x)
-        s, t, tanh_s = self._log_scale_and_shift(x_a)
-        exp_s = xp.exp(s)
-        z_b = x_b * exp_s + t
-        self._save_cache("forward", (x_b, exp_s, tanh_s))
-        return self._merge(x_a, z_b), s.sum(axis=1)
-
-    def inverse(self, z):
-        self._check_input(z, "z")
-        xp = get_array_module(z)
-        self._start_pass("inverse", "forward")
-        z_a, z_b = self._split(z)
-        s, t, tanh_s = self._log_scale_and_shift(z_a)
-        exp_neg_s = xp.exp(-s)
-        x_b = (z_b - t) * exp_neg_s
-        self._save_cache("inverse", (x_b, exp_neg_s, tanh_s))
-        return self._merge(z_a, x_b), -s.sum(axis=1)
-
-    def _through_conditioner(self, ds, dt, tanh_s):
-        """Backpropagate dL/ds and dL/dt through s = scale * tanh(s_raw) and the net."""
-        xp = get_array_module(ds)
-        if self.learnable_scale:
-            scale = self._own_params["scale"]
-            self._own_grads["scale"] += (ds * tanh_s).sum(axis=0)  # (Db,)
-            ds = ds * scale
-        ds_raw = ds * (1 - tanh_s * tanh_s)  # tanh' = 1 - tanh^2
-        return self.net.backward(xp.concatenate([ds_raw, dt], axis=1))  # (N, Da)
-
-    def backward(self, dz, dlogdet):
-        x_b, exp_s, tanh_s = self._take_cache("forward", "backward")
-        dz_a, dz_b = self._split(dz)
-        # z_b = x_b * exp(s) + t
-        dx_b = dz_b * exp_s
-        dt = dz_b
-        # logdet = sum_j s_j, so every s_j also receives dlogdet
-        ds = dz_b * x_b * exp_s + dlogdet[:, None]
-        # z_a = x_a, and x_a also feeds the conditioner
-        dx_a = dz_a + self._through_conditioner(ds, dt, tanh_s)
-        return self._merge(dx_a, dx_b)
-
-    def inverse_backward(self, dx, dlogdet):
-        x_b, exp_neg_s, tanh_s = self._take_cache("inverse", "inverse_backward")
-        dx_a, dx_b = self._split(dx)
-        # x_b = (z_b - t) * exp(-s)
-        dz_b = dx_b * exp_neg_s
-        dt = -dz_b
-        # dx_b/ds = -x_b; logdet = -sum_j s_j
-        ds = -dx_b * x_b - dlogdet[:, None]
-        # x_a = z_a, and z_a also feeds the conditioner
-        dz_a = dx_a + self._through_conditioner(ds, dt, tanh_s)
-        return self._merge(dz_a, dz_b)
+        split, net = mlp_conditioner(dim, mask, 2, hidden, activation, init, dtype, rng)
+        self.dim = dim
+        self.da, self.db = split.n_copied, split.n_transformed
+        scale_shape = (self.db,) if learnable_scale else None
+        super().__init__(split, net, self.db, scale_shape, dtype, (dim,), VECTOR_HINT)

@@ -1,95 +1,199 @@
-"""Coupling: the split / condition / merge skeleton shared by NICE and RealNVP.
+"""Coupling: a split, a conditioner and a transformer (NICE, RealNVP, neural spline flows).
 
-Direction: forward maps data x to latent z. A mask splits x into the copied
-part x_a and the transformed part x_b; a conditioner network reads x_a and
-says how to transform x_b:
+Direction: forward maps data x to latent z. A split (``flows.splits``) takes
+x apart into the copied part x_a and the transformed part x_b; a conditioner
+network reads x_a and returns the raw parameters of an elementwise
+transformer (``flows.transformers``), which maps x_b:
 
-    z_a = x_a,    z_b = g(x_b; net(x_a))
+    params = net(x_a)                   (N, P * Fb, ...) viewed as (N, P, Fb, ...)
+    forward:  z_a = x_a,  z_b = tau(x_b; params)
+    inverse:  x_a = z_a,  x_b = tau^-1(z_b; params)
+    log|det dz/dx| = sum of log dz_b/dx_b over the transformed entries
 
-The Jacobian is block triangular (dz_a/dx_b = 0), so its determinant is
-that of dz_b/dx_b alone: cheap, whatever the network. Subclasses define g.
+The Jacobian is block triangular (dz_a/dx_b = 0), so its determinant is that
+of the elementwise map alone: cheap, whatever the network. Backward: the
+transformer gives dx_b and dparams; dparams goes back through the net into
+x_a, which also receives dz_a through the copy.
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, to_device
+from ..backend import DEFAULT_DTYPE, get_array_module, make_rng
 from ..nn.mlp import MLP
+from ..nn.resnet import ResNet
 from .base import Bijection
-from .masks import check_mask
+from .image_masks import check_image_mask
+from .splits import CheckerboardSplit, FeatureSplit
+from .transformers.base import Transformer
 
-__all__ = ["Coupling"]
+__all__ = ["IMAGE_HINT", "VECTOR_HINT", "Coupling", "image_event_shape", "mlp_conditioner", "resnet_conditioner"]
+
+VECTOR_HINT = "For images use an image coupling (flows.image_coupling) or Squeeze."
+IMAGE_HINT = "Build the mask for the image size at this point of the flow (after any Squeeze)."
+
+
+def mlp_conditioner(
+    dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, rng=None
+):
+    """(FeatureSplit, MLP Da -> hidden -> n_params * Db with its last layer zero) for vectors (N, D)."""
+    rng = rng if rng is not None else make_rng(0)
+    split = FeatureSplit(mask, None)
+    if split.n_features != dim:
+        raise ValueError(f"Mask has length {split.n_features} but the data has D={dim} features.")
+    sizes = (split.n_copied, *hidden, n_params * split.n_transformed)
+    net = MLP(sizes, activation=activation, init=init, last_init="zeros", dtype=dtype, rng=rng)
+    split.to(get_array_module(net.params["linear0.W"]))
+    return split, net
+
+
+def resnet_conditioner(channels, mask, n_params, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
+    """(split, ResNet with its last convolution zero) for images (N, C, H, W).
+
+    A channel mask (C,) gives a FeatureSplit and a ResNet Ca -> n_params * Cb;
+    a spatial mask (H, W) a CheckerboardSplit and a ResNet C -> n_params * C
+    (the net sees the masked image with all its channels).
+    """
+    rng = rng if rng is not None else make_rng(0)
+    mask = check_image_mask(mask)
+    if mask.ndim == 2:
+        split = CheckerboardSplit(mask, None)
+        cond_in, n_transformed = channels, channels
+    else:
+        split = FeatureSplit(mask, None)
+        if split.n_features != channels:
+            raise ValueError(
+                f"A channel mask needs one entry per channel: C={channels}, mask has {split.n_features}. "
+                "Use channel_mask(C, first)."
+            )
+        cond_in, n_transformed = split.n_copied, split.n_transformed
+    net = ResNet(
+        cond_in, n_params * n_transformed, hidden, n_blocks, kernel_size, last_init="zeros", dtype=dtype, rng=rng
+    )
+    split.to(get_array_module(net.params["conv_in.W"]))
+    return split, net, n_transformed
 
 
 class Coupling(Bijection):
-    """Base class: masks a vector, runs the conditioner, merges the halves.
+    """The coupling skeleton: split x, condition on x_a, transform x_b, merge.
 
     Args:
-        dim: D, the number of features.
-        mask: boolean (D,), True = copied (x_a). See ``flows.masks``.
-        hidden: widths of the conditioner MLP's hidden layers.
-        out_per_dim: conditioner outputs per transformed coordinate
-            (1 for a shift, 2 for a log-scale and a shift).
-        activation, dtype, rng: passed to the MLP; its last layer starts at
-            zero, so the coupling starts as the identity.
+        split: a ``FeatureSplit`` (vectors, or channels of images) or a
+            ``CheckerboardSplit`` (pixels of images).
+        net: the conditioner, a building block (``nn.MLP``, ``nn.ResNet``)
+            mapping x_a to transformer.n_params * Fb outputs on axis 1, where
+            Fb is the number of transformed features or channels (for a
+            checkerboard: all C channels). Its last layer usually starts at
+            zero, so that the coupling starts as the identity.
+        transformer: an elementwise ``Transformer`` (``Affine``,
+            ``Additive``, ``RationalQuadraticSpline``).
+        event_shape: one sample's shape, None for a free size: (D,),
+            (C, None, None) or (C, H, W).
+        hint: the last sentence of the error for a wrongly shaped input.
 
     Shapes:
-        x, z: (N, D); x_a: (N, Da); x_b: (N, Db).
+        x, z: (N, D) or (N, C, H, W); logdet: (N,). Parameters (N, P, Fb, ...):
+        the net's outputs [0, Fb) are parameter 0 of every transformed entry,
+        [Fb, 2 Fb) parameter 1, and so on (a reshape, no copy).
 
-    Note:
-        The conditioner keeps the cache of its most recent pass only, so
-        running one direction invalidates the other direction's backward
-        (a clear error, never a silently wrong gradient).
+    Caches:
+        a marker per pass, so that a backward runs only after its own pass:
+        the net keeps the caches of its last pass only, so running one
+        direction drops the other direction's marker and transformer cache
+        (its backward is then a clear error, never a silently wrong
+        gradient). The transformer caches what its own backward needs.
     """
 
     stateless = True  # the conditioner is a plain network: its caches are the only state
 
-    def __init__(
-        self,
-        dim,
-        mask,
-        hidden=(64, 64),
-        out_per_dim=2,
-        activation="relu",
-        dtype=DEFAULT_DTYPE,
-        rng=None,
-        init="uniform",
-    ):
+    def __init__(self, split, net, transformer, event_shape, hint=""):
         super().__init__()
-        mask = check_mask(mask, dim)
-        rng = rng if rng is not None else make_rng(0)
-        self.dim = dim
-        self.mask = mask
-        self.da, self.db = int(mask.sum()), int((~mask).sum())
-        self.out_per_dim = out_per_dim
-        sizes = (self.da, *hidden, out_per_dim * self.db)
-        self.net = self.add_child(
-            "net", MLP(sizes, activation=activation, init=init, last_init="zeros", dtype=dtype, rng=rng)
+        if not isinstance(transformer, Transformer):
+            raise TypeError(f"Coupling expects a Transformer (flows.transformers); got {type(transformer).__name__}.")
+        self.split = split
+        self.mask = split.mask  # bool, True = copied
+        self.net = self.add_child("net", net)
+        self.transformer = self.add_child("transformer", transformer)
+        self.event_shape = tuple(event_shape)
+        n_fixed = event_shape.index(None) if None in event_shape else len(event_shape)
+        self._fixed = self.event_shape[:n_fixed]  # the sizes an input must have (C, or C, H, W, or D)
+        self.hint = hint
+
+    @classmethod
+    def for_vectors(cls, dim, mask, transformer, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, rng=None):
+        """A coupling on (N, D) with an MLP conditioner (see ``mlp_conditioner``)."""
+        split, net = mlp_conditioner(dim, mask, transformer.n_params, hidden, activation, "uniform", dtype, rng)
+        return cls(split, net, transformer, (dim,), VECTOR_HINT)
+
+    @classmethod
+    def for_images(
+        cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None
+    ):
+        """A coupling on (N, C, H, W) with a ResNet conditioner (see ``resnet_conditioner``)."""
+        split, net, _ = resnet_conditioner(
+            channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng
         )
-        xp = get_array_module(self.net.params["linear0.W"])
-        self.idx_a = to_device(mask.nonzero()[0], xp)  # copied coordinates, (Da,)
-        self.idx_b = to_device((~mask).nonzero()[0], xp)  # transformed ones, (Db,)
+        return cls(split, net, transformer, image_event_shape(channels, split.mask), IMAGE_HINT)
 
     def _move_fixed_arrays(self, xp):
         super()._move_fixed_arrays(xp)
-        self.idx_a = to_device(self.idx_a, xp)
-        self.idx_b = to_device(self.idx_b, xp)
+        self.split.to(xp)
 
     def _check_input(self, x, name):
-        if x.ndim != 2 or x.shape[1] != self.dim:
+        shape = self.event_shape
+        if x.ndim != 1 + len(shape) or x.shape[1 : 1 + len(self._fixed)] != self._fixed:
+            expected = ", ".join("HW"[i - 1] if e is None else str(e) for i, e in enumerate(shape))
             raise ValueError(
-                f"{type(self).__name__} expects {name} of shape (N, {self.dim}); got {tuple(x.shape)}. "
-                "For images use an image coupling (flows.image_coupling) or Squeeze."
+                f"{type(self).__name__} expects {name} of shape (N, {expected}); got {tuple(x.shape)}. {self.hint}".rstrip()
             )
 
-    def _split(self, x):
-        return x[:, self.idx_a], x[:, self.idx_b]  # (N, Da), (N, Db)
+    # -- the conditioner stage: x_a -> params, and back ----------------------
 
-    def _merge(self, a, b):
-        xp = get_array_module(a)
-        out = xp.empty((a.shape[0], self.dim), dtype=a.dtype)
-        out[:, self.idx_a] = a
-        out[:, self.idx_b] = b
-        return out  # (N, D)
+    def _params(self, x_a):
+        """(params (N, P, Fb, ...), cache for ``_params_backward``) from the copied part."""
+        h = self.net.forward(x_a)  # (N, P * Fb, ...)
+        return h.reshape(h.shape[0], self.transformer.n_params, -1, *h.shape[2:]), None
 
-    def _start_pass(self, name, other):
-        """Running a pass overwrites the conditioner's cache: drop the other pass's cache."""
-        if hasattr(self, "_caches"):
-            self._caches.pop(other, None)
+    def _params_backward(self, dparams, cache):
+        """dL/dx_a through the conditioner, from dL/dparams."""
+        return self.net.backward(dparams.reshape(dparams.shape[0], -1, *dparams.shape[3:]))  # (N, P * Fb, ...)
+
+    # -- the four passes --------------------------------------------------------
+
+    def _start_pass(self, other):
+        """The net's caches are about to be overwritten: drop the other pass's marker and transformer cache."""
+        for module in (self, self.transformer):
+            if hasattr(module, "_caches"):
+                module._caches.pop(other, None)
+
+    def forward(self, x):
+        return self._run(x, "x", "forward", "inverse", self.transformer.forward)
+
+    def inverse(self, z):
+        return self._run(z, "z", "inverse", "forward", self.transformer.inverse)
+
+    def backward(self, dz, dlogdet):
+        return self._run_backward(dz, dlogdet, "forward", "backward", self.transformer.backward)
+
+    def inverse_backward(self, dx, dlogdet):
+        return self._run_backward(dx, dlogdet, "inverse", "inverse_backward", self.transformer.inverse_backward)
+
+    def _run(self, inp, name, direction, other, transform):
+        """One pass (forward: inp = x; inverse: inp = z): copy a, condition on it, transform b."""
+        self._check_input(inp, name)
+        self._start_pass(other)
+        a, b = self.split.split(inp)
+        params, cache = self._params(a)  # (N, P, Fb, ...)
+        out_b, logdet = transform(b, params)  # logdet per transformed entry
+        self._save_cache(direction, (cache,))
+        return self.split.merge(a, out_b), self.split.sum_logdet(logdet)
+
+    def _run_backward(self, dout, dlogdet, direction, caller, transform_backward):
+        """The gradient through ``_run``: the transformer, then the conditioner, then the copy."""
+        (cache,) = self._take_cache(direction, caller)
+        dout_a, dout_b = self.split.merge_backward(dout)
+        dinp_b, dparams = transform_backward(dout_b, self.split.spread_dlogdet(dlogdet, dout_b.ndim))
+        # out_a = inp_a, and inp_a also feeds the conditioner
+        return self.split.split_backward(dout_a + self._params_backward(dparams, cache), dinp_b)
+
+
+def image_event_shape(channels, mask):
+    """(C, H, W) for a spatial (H, W) mask, (C, None, None) (any size) for a channel mask (C,)."""
+    return (int(channels), *mask.shape) if mask.ndim == 2 else (int(channels), None, None)

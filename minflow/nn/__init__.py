@@ -12,6 +12,8 @@ from .feed_forward import FeedForward
 from .gelu import GELU
 from .layer_norm import LayerNorm
 from .linear import Linear
+from .made import MADE
+from .masked_linear import MaskedLinear
 from .mlp import MLP
 from .module import Module
 from .patchify import patchify, unpatchify
@@ -21,6 +23,7 @@ from .transformer_block import TransformerBlock
 
 __all__ = [
     "GELU",
+    "MADE",
     "MLP",
     "CausalSelfAttention",
     "CausalTransformer",
@@ -29,6 +32,7 @@ __all__ = [
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "MaskedLinear",
     "Module",
     "PositionalEmbedding",
     "ReLU",
