@@ -1,6 +1,6 @@
 """minflow against JAX (jit) and PyTorch on the reference models R2, P2 and D8, side by side, on one thread each.
 
-    python benchmarks/compare_jax.py [--model r2|p2|d8] [--no-torch] [--json PATH]
+    python benchmarks/compare_jax.py [--model r2|p2|d8] [--no-torch] [--baseline DIR] [--json PATH]
 
 The minflow and PyTorch cases are those of ``compare.py``; the JAX twins
 are in ``jax_models.py``, built from the weights of the same minflow model
@@ -10,7 +10,17 @@ a jitted sampler. For each model it reports the median seconds per training
 step and per sampling call (10^4 points for r2 and p2, 10^3 images for d8),
 timed interleaved (one call of each implementation in turn, after warm-up,
 so that a busy neighbour slows all alike), and the ratios minflow / JAX and
-minflow / PyTorch as the median of the per-round ratios.
+minflow / PyTorch as the median of the per-round ratios, of wall time and
+of CPU time (the process's CPU seconds per call, all its threads: on a
+machine loaded by other work a call waits for a core, which inflates its
+wall time but not its CPU time).
+
+``--baseline DIR`` times a second copy of minflow beside the first in the
+same rounds (DIR holds a package ``minflow_before``: the ``minflow/``
+folder of an earlier commit, copied and renamed; its imports are all
+relative), giving before/after ratios under the same load:
+
+    git archive <commit> minflow | tar -x -C /tmp/base && mv /tmp/base/minflow /tmp/base/minflow_before
 
 Threads: one for each framework, set before any library starts its pools:
 OpenBLAS (minflow) through threadpoolctl, XLA through
@@ -49,6 +59,8 @@ MODELS = ("r2", "p2", "d8")
 SAMPLE_SIZES = {"r2": 10_000, "p2": 10_000, "d8": 1_000}
 DEFAULT_REPEATS = {"r2": 200, "p2": 200, "d8": 30}
 BATCH = compare.BATCH
+IMPLEMENTATIONS = ("minflow", "minflow_before", "jax", "torch")
+OTHERS = IMPLEMENTATIONS[1:]  # what minflow's ratios are taken against
 
 
 # -- the JAX cases: (make_batch, step, sample), as compare.CASES --------------------------
@@ -111,6 +123,34 @@ def jax_d8():
     return _jax_case(params, loss, 1e-3, batches, jm.d8_sample, weight_decay=5e-5)
 
 
+def minflow_case(pkg, model):
+    """compare.py's minflow case of ``model`` built from the package ``pkg`` (minflow or a baseline copy)."""
+    import importlib
+
+    zoo, optim = importlib.import_module(f"{pkg}.zoo"), importlib.import_module(f"{pkg}.optim")
+    if model == "r2":
+        net = zoo.realnvp_2d(seed=0)
+        optimizer = optim.Adam(net.params, net.grads, lr=1e-3)
+        batches = compare._gaussians8_batches(BATCH["r2"])
+    elif model == "d8":
+        net = importlib.import_module(f"{pkg}.zoo.d8").d8(seed=0)
+        optimizer = optim.Adam(net.params, net.grads, lr=1e-3, weight_decay=5e-5)
+        batches = compare._digit_batches(BATCH["d8"])
+    else:
+        net = importlib.import_module(f"{pkg}.zoo.p2").planar_2d(compare.P2_LAYERS, seed=0)
+        optimizer = optim.Adam(net.params, net.grads, lr=5e-3)
+        target = importlib.import_module(f"{pkg}.data.energy").get_energy(compare.P2_TARGET)
+        rng = compare.make_rng(1)
+
+        def step(_):
+            net.zero_grads()
+            net.reverse_kl_and_backward(target, BATCH["p2"], rng)  # draws its own base noise
+            optimizer.step()
+
+        return lambda: None, step, lambda n: net.sample(n, compare.make_rng(2))
+    return batches, compare._minflow_nll_step(net, optimizer), lambda n: net.sample(n, compare.make_rng(2))
+
+
 def torch_case(model):
     import torch
 
@@ -118,8 +158,11 @@ def torch_case(model):
     return compare.CASES[(model, "torch")]()
 
 
-def cases_for(model, with_torch):
-    cases = {"minflow": compare.CASES[(model, "minflow")](), "jax": {"r2": jax_r2, "p2": jax_p2, "d8": jax_d8}[model]()}
+def cases_for(model, with_torch, with_baseline):
+    cases = {"minflow": minflow_case("minflow", model)}
+    if with_baseline:
+        cases["minflow_before"] = minflow_case("minflow_before", model)
+    cases["jax"] = {"r2": jax_r2, "p2": jax_p2, "d8": jax_d8}[model]()
     if with_torch:
         cases["torch"] = torch_case(model)
     return cases
@@ -158,21 +201,24 @@ def summarise(times):
         for kind, pairs in kinds.items():
             wall = [w for w, _ in pairs]
             row[f"{name}_{kind}_s"] = statistics.median(wall)
+            row[f"{name}_{kind}_cpu_s"] = statistics.median(c for _, c in pairs)
             row[f"{name}_{kind}_cpu_per_wall"] = sum(c for _, c in pairs) / sum(wall)
-    for other in ("jax", "torch"):
+    for other in OTHERS:
         if other not in times:
             continue
         for kind in ("step", "sample"):
             ratios = [a[0] / b[0] for a, b in zip(times["minflow"][kind], times[other][kind])]
             row[f"ratio_{kind}_{other}"] = statistics.median(ratios)
+            ratios = [a[1] / max(b[1], 1e-9) for a, b in zip(times["minflow"][kind], times[other][kind])]
+            row[f"ratio_{kind}_{other}_cpu"] = statistics.median(ratios)
     return row
 
 
-def run(models, with_torch, n_warmup, n_repeats, n_sample_repeats, sample_n=None):
+def run(models, with_torch, with_baseline, n_warmup, n_repeats, n_sample_repeats, sample_n=None):
     results = {}
     with threadpool_limits(limits=1, user_api="blas"):
         for model in models:
-            cases = cases_for(model, with_torch)
+            cases = cases_for(model, with_torch, with_baseline)
             repeats = n_repeats or DEFAULT_REPEATS[model]
             n_points = sample_n or SAMPLE_SIZES[model]
             times = interleaved(cases, n_warmup, repeats, n_points, n_sample_repeats)
@@ -181,20 +227,22 @@ def run(models, with_torch, n_warmup, n_repeats, n_sample_repeats, sample_n=None
 
 
 def print_table(results):
-    print("| model | implementation | step ms | sample ms | CPU/wall (step) |")
-    print("|---|---|---:|---:|---:|")
+    print("| model | implementation | step ms | sample ms | step CPU ms | sample CPU ms | CPU/wall (step) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for model, row in results.items():
-        for name in ("minflow", "jax", "torch"):
+        for name in IMPLEMENTATIONS:
             if f"{name}_step_s" in row:
                 print(
                     f"| {model} | {name} | {1e3 * row[f'{name}_step_s']:.2f} | {1e3 * row[f'{name}_sample_s']:.1f} | "
+                    f"{1e3 * row[f'{name}_step_cpu_s']:.2f} | {1e3 * row[f'{name}_sample_cpu_s']:.1f} | "
                     f"{row[f'{name}_step_cpu_per_wall']:.2f} |"
                 )
-        for other in ("jax", "torch"):
+        for other in OTHERS:
             if f"ratio_step_{other}" in row:
                 print(
                     f"| {model} | ratio minflow / {other} | {row[f'ratio_step_{other}']:.2f} | "
-                    f"{row[f'ratio_sample_{other}']:.2f} | |"
+                    f"{row[f'ratio_sample_{other}']:.2f} | {row[f'ratio_step_{other}_cpu']:.2f} | "
+                    f"{row[f'ratio_sample_{other}_cpu']:.2f} | |"
                 )
 
 
@@ -202,6 +250,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODELS, help="one model (default: all)")
     parser.add_argument("--no-torch", action="store_true", help="minflow and JAX only")
+    parser.add_argument("--baseline", help="a folder holding minflow_before, timed beside minflow (see above)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed rounds first (default 10)")
     parser.add_argument("--repeats", type=int, help="timed rounds (default: r2, p2 200; d8 30)")
     parser.add_argument("--sample-repeats", type=int, default=7, help="timed sampling rounds (default 7)")
@@ -209,13 +258,15 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results as JSON here")
     args = parser.parse_args(argv)
     compare.keep_freed_memory()
+    if args.baseline:
+        sys.path.insert(0, os.path.abspath(args.baseline))
     models = [args.model] if args.model else list(MODELS)
     with threadpool_limits(limits=1, user_api="blas"):
         machine = compare.machine_description()
     load_before = compare.load_average()
     print(f"minflow {minflow.__version__}, JAX {jax.__version__} on {machine}")
     print(f"XLA_FLAGS={os.environ['XLA_FLAGS']}; load average before: {load_before}")
-    results = run(models, not args.no_torch, args.warmup, args.repeats, args.sample_repeats, args.sample_n)
+    results = run(models, not args.no_torch, bool(args.baseline), args.warmup, args.repeats, args.sample_repeats, args.sample_n)
     load_after = compare.load_average()
     print_table(results)
     print(f"load average after: {load_after}")

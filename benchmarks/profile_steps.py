@@ -17,7 +17,8 @@ one row per kind of work:
 - ``Adam.step`` is the optimizer; ``other`` is what the step does outside
   every module (base density, loss, model checks, drawing the base noise).
 
-Below the table: the same call with a batch of one (images or points), an
+Runs on one BLAS thread, with glibc's malloc keeping freed memory (as
+``compare.py``). Below the table: the same call with a batch of one (images or points), an
 upper bound on the fixed, per-call cost (Python, NumPy's dispatch, small
 arrays), which a larger batch does not grow; and, with ``--cprofile``, the
 20 functions of largest own time under cProfile (Python functions only:
@@ -38,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from threadpoolctl import threadpool_limits
 
 from minflow.backend import make_rng
+from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.energy import get_energy
 from minflow.data.toy2d import get_toy
@@ -182,6 +184,7 @@ def main(argv=None):
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top 20 by own time")
     args = parser.parse_args(argv)
     conv2d._unwrapped_im2col = conv2d.im2col
+    keep_freed_memory()  # as compare.py and the digits command: no page faults on every fresh array
     with threadpool_limits(limits=1, user_api="blas"):
         for case in [args.case] if args.case else CASES:
             n_steps = args.steps or DEFAULT_STEPS[case]
