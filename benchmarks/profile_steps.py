@@ -1,9 +1,10 @@
-"""Where the milliseconds of minflow's R2, P2 and D8 training steps and D8 sampling go, on one BLAS thread.
+"""Where the milliseconds of minflow's R2, P2 and D8 training steps and R2 and D8 sampling go, on one BLAS thread.
 
-    python benchmarks/profile_steps.py [--case r2|p2|d8|d8_sample] [--steps N] [--cprofile]
+    python benchmarks/profile_steps.py [--case r2|p2|d8|r2_sample|d8_sample] [--steps N] [--cprofile]
 
 For each case it prints one table of exclusive wall time per call of the
-case (a training step: forward + backward + Adam; d8_sample: 1,000 images),
+case (a training step: forward + backward + Adam; r2_sample: 10^4 points;
+d8_sample: 1,000 images),
 one row per kind of work:
 
 - one row per layer or network module class and pass (``Conv2d.backward``,
@@ -51,9 +52,9 @@ from minflow.zoo import realnvp_2d
 from minflow.zoo.d8 import d8
 from minflow.zoo.p2 import planar_2d
 
-CASES = ("r2", "p2", "d8", "d8_sample")
+CASES = ("r2", "p2", "d8", "r2_sample", "d8_sample")
 PASSES = ("forward", "backward", "inverse", "inverse_backward")
-DEFAULT_STEPS = {"r2": 200, "p2": 200, "d8": 20, "d8_sample": 5}
+DEFAULT_STEPS = {"r2": 200, "p2": 200, "d8": 20, "r2_sample": 20, "d8_sample": 5}
 
 
 def build(case, batch=None):
@@ -70,6 +71,13 @@ def build(case, batch=None):
             optimizer.step()
 
         return model, optimizer, call
+    if case == "r2_sample":
+        model, rng, n = realnvp_2d(seed=0), make_rng(2), batch or 10_000
+
+        def call(i):
+            model.sample(n, rng)
+
+        return model, None, call
     if case == "p2":
         model = planar_2d(32, seed=0)
         optimizer = Adam(model.params, model.grads, lr=5e-3)
@@ -180,7 +188,9 @@ def print_table(case, per_call, plain_ms):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=CASES, help="one case (default: all)")
-    parser.add_argument("--steps", type=int, help="calls per measurement (default: r2, p2 200; d8 20; d8_sample 5)")
+    parser.add_argument(
+        "--steps", type=int, help="calls per measurement (default: r2, p2 200; d8 20; r2_sample 20; d8_sample 5)"
+    )
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top 20 by own time")
     args = parser.parse_args(argv)
     conv2d._unwrapped_im2col = conv2d.im2col
