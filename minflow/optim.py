@@ -154,6 +154,7 @@ class Adam(_Optimizer):
         v *= b2
         g *= g  # g^2, in the copy
         v += (1 - b2) * g
+        del g  # freed before the update's two (P,) arrays exist
         update = step_size * m  # (P,)
         denominator = xp.sqrt(v)
         denominator += eps_hat
