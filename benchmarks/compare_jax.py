@@ -35,12 +35,11 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
 import time
-
-import numpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -125,8 +124,6 @@ def jax_d8():
 
 def minflow_case(pkg, model):
     """compare.py's minflow case of ``model`` built from the package ``pkg`` (minflow or a baseline copy)."""
-    import importlib
-
     zoo, optim = importlib.import_module(f"{pkg}.zoo"), importlib.import_module(f"{pkg}.optim")
     if model == "r2":
         net = zoo.realnvp_2d(seed=0)
@@ -266,7 +263,8 @@ def main(argv=None):
     load_before = compare.load_average()
     print(f"minflow {minflow.__version__}, JAX {jax.__version__} on {machine}")
     print(f"XLA_FLAGS={os.environ['XLA_FLAGS']}; load average before: {load_before}")
-    results = run(models, not args.no_torch, bool(args.baseline), args.warmup, args.repeats, args.sample_repeats, args.sample_n)
+    with_torch, with_baseline = not args.no_torch, bool(args.baseline)
+    results = run(models, with_torch, with_baseline, args.warmup, args.repeats, args.sample_repeats, args.sample_n)
     load_after = compare.load_average()
     print_table(results)
     print(f"load average after: {load_after}")
@@ -274,7 +272,8 @@ def main(argv=None):
         report = {
             "machine": machine,
             "jax": jax.__version__,
-            "threads": {"minflow_blas": 1, "xla_flags": os.environ["XLA_FLAGS"], "torch": 1 if not args.no_torch else None},
+            "threads": {"minflow_blas": 1, "xla_flags": os.environ["XLA_FLAGS"], "torch": 1 if with_torch else None},
+            "baseline": args.baseline,
             "load_average_before": load_before,
             "load_average_after": load_after,
             "results": results,

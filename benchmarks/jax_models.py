@@ -231,24 +231,18 @@ def params_from_minflow(kind, minflow_model):
     """
     params = minflow_model.params
     if kind == "p2":
-        n_layers = len(params) // 3
-        return {
-            name: jnp.asarray(numpy.stack([params[f"flow.{k}.{name}"] for k in range(n_layers)]).reshape(n_layers, -1))
-            if name != "b"
-            else jnp.asarray(numpy.concatenate([params[f"flow.{k}.b"] for k in range(n_layers)]))
-            for name in ("u", "w", "b")
-        }
+        n_layers = len(minflow_model.flow)
+        rows = {name: [numpy.ravel(params[f"flow.{k}.{name}"]) for k in range(n_layers)] for name in ("u", "w", "b")}
+        stacked = {"u": numpy.stack(rows["u"]), "w": numpy.stack(rows["w"]), "b": numpy.concatenate(rows["b"])}
+        return {name: jnp.asarray(a) for name, a in stacked.items()}  # u, w (K, D); b (K,)
     values = [jnp.asarray(numpy.array(a)) for a in params.values()]
     pairs = list(zip(values[0::2], values[1::2]))  # (W, b) of every linear or conv layer, in order
-    if kind == "r2":
-        per_layer = 3  # 1 -> 64 -> 64 -> 2
-        return [pairs[i : i + per_layer] for i in range(0, len(pairs), per_layer)]
-    if kind == "d8":
-        n_couplings = 10
-        per_net = len(pairs) // n_couplings
-        nets = [pairs[i : i + per_net] for i in range(0, len(pairs), per_net)]
-        return nets[:3], nets[3:6], nets[6:]
-    raise ValueError(f"kind must be 'r2', 'p2' or 'd8'; got {kind!r}.")
+    n_couplings = {"r2": len(minflow_model.flow), "d8": 3 + 3 + 4}.get(kind)
+    if n_couplings is None:
+        raise ValueError(f"kind must be 'r2', 'p2' or 'd8'; got {kind!r}.")
+    per_net = len(pairs) // n_couplings
+    nets = [pairs[i : i + per_net] for i in range(0, len(pairs), per_net)]
+    return nets if kind == "r2" else (nets[:3], nets[3:6], nets[6:])
 
 
 # -- jitted training step and sampler ----------------------------------------------

@@ -35,6 +35,8 @@ import statistics
 import sys
 import time
 
+import numpy
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from threadpoolctl import threadpool_limits
@@ -92,7 +94,7 @@ def build(case, batch=None):
     model = d8(seed=0)
     if case == "d8":
         optimizer = Adam(model.params, model.grads, lr=1e-3, weight_decay=5e-5)
-        images, rng, n = load_digits("train"), numpy_rng(), batch or 64
+        images, rng, n = load_digits("train"), numpy.random.default_rng(0), batch or 64
         batches = [dequantize(images[rng.choice(len(images), n, replace=False)], N_LEVELS, rng)[0] for _ in range(4)]
 
         def call(i):
@@ -107,12 +109,6 @@ def build(case, batch=None):
         model.sample(n, rng)
 
     return model, None, call
-
-
-def numpy_rng():
-    import numpy
-
-    return numpy.random.default_rng(0)
 
 
 class Timers:

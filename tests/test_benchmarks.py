@@ -266,3 +266,12 @@ def test_compare_jax_runs_and_prints_its_table(tmp_path):
     row = json.loads(path.read_text())["results"]["p2"]
     assert row["minflow_step_s"] > 0 and row["jax_step_s"] > 0 and row["ratio_step_jax"] > 0
     assert "| p2 | ratio minflow / jax |" in stdout
+
+
+def test_profile_steps_prints_a_table_whose_rows_add_up_to_the_step():
+    stdout = _run("profile_steps.py", "--case", "p2", "--steps", "3", "--cprofile")
+    assert "| where | ms per call | share |" in stdout and "| Planar.inverse_backward |" in stdout
+    assert "| Adam.step |" in stdout and "batch of one" in stdout and "tottime" in stdout
+    table = stdout.split("| where | ms per call | share |")[1].split("the same with a batch of one")[0]
+    shares = [float(line.split("|")[3].strip().rstrip("%")) for line in table.splitlines() if line.startswith("| ")]
+    assert sum(shares) == pytest.approx(100, abs=0.5)  # every millisecond is in one row
