@@ -142,7 +142,7 @@ class TorchP2(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_layers))
         self.dim = dim
 
-    def sample_with_log_prob(self, n):
+    def sample_and_log_prob(self, n):
         """(x, log q(x)) for n samples of the base pushed through the layers (last layer first)."""
         z = torch.randn(n, self.dim)
         log_q = -0.5 * (z * z).sum(dim=1) - 0.5 * self.dim * LOG_2PI
@@ -157,7 +157,7 @@ class TorchP2(nn.Module):
 
     @torch.no_grad()
     def sample(self, n):
-        return self.sample_with_log_prob(n)[0]
+        return self.sample_and_log_prob(n)[0]
 
 
 # -- D8 -------------------------------------------------------------------------

@@ -118,24 +118,49 @@ class Adam(_Optimizer):
         super().__init__(params, grads, lr, weight_decay, clip_norm)
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.m = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
-        self.v = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
+        # m and v of every parameter are views into one flat array each, so that a step updates the
+        # moments of all parameters in a few passes instead of a few passes per parameter array
+        dtypes = {p.dtype for p in params.values()}
+        if len(dtypes) > 1:
+            raise ValueError(
+                f"Adam expects every parameter in one dtype; got {sorted(str(d) for d in dtypes)}. "
+                "Convert the model first (model.astype(dtype))."
+            )
+        xp = get_array_module(next(iter(params.values()))) if params else None
+        total = sum(p.size for p in params.values())
+        self._m_flat = xp.zeros(total, dtype=dtypes.pop()) if params else None  # (P,), P = number of parameters
+        self._v_flat = xp.zeros_like(self._m_flat) if params else None
+        self._slices, start = {}, 0
+        for name, p in params.items():
+            self._slices[name] = slice(start, start + p.size)
+            start += p.size
+        self.m = {k: self._m_flat[self._slices[k]].reshape(p.shape) for k, p in params.items()}  # views
+        self.v = {k: self._v_flat[self._slices[k]].reshape(p.shape) for k, p in params.items()}
 
     def step(self):
         self.t += 1
+        if not self.params:
+            return
         b1, b2 = self.beta1, self.beta2
         # fold both bias corrections into one step size (same update, fewer array ops)
         step_size = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         eps_hat = self.eps * math.sqrt(1 - b2**self.t)
-        xp = None
-        for name, g in self._prepared_grads().items():
-            xp = xp or get_array_module(g)
-            m, v = self.m[name], self.v[name]
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            self.params[name] -= step_size * m / (xp.sqrt(v) + eps_hat)
+        xp = get_array_module(self._m_flat)
+        grads = self._prepared_grads()
+        g = xp.concatenate([grads[name].reshape(-1) for name in self._slices])  # (P,) every gradient, a copy
+        m, v = self._m_flat, self._v_flat
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        g *= g  # g^2, in the copy
+        v += (1 - b2) * g
+        del g  # freed before the update's two (P,) arrays exist
+        update = step_size * m  # (P,)
+        denominator = xp.sqrt(v)
+        denominator += eps_hat
+        update /= denominator  # step_size * m / (sqrt(v) + eps_hat)
+        for name, p in self.params.items():
+            p -= update[self._slices[name]].reshape(p.shape)
 
     def state(self):
         out = {f"m.{k}": a for k, a in self.m.items()}

@@ -224,7 +224,7 @@ def test_torch_p2_and_energies_are_the_same(torch_models, rng):
     torch.manual_seed(0)
     z = torch.randn(9, 2)  # the base draw TorchP2 makes after the same seed
     torch.manual_seed(0)
-    x_torch, log_q_torch = twin.sample_with_log_prob(9)
+    x_torch, log_q_torch = twin.sample_and_log_prob(9)
     x, logdet_inv = model.flow.inverse(z.numpy())
     log_q = model.base.log_prob(z.numpy()) - logdet_inv
     numpy.testing.assert_allclose(x_torch.detach().numpy(), x, rtol=1e-12, atol=1e-12)
@@ -261,3 +261,103 @@ def test_busy_runs_both_policies_beside_a_busy_process(tmp_path):
         assert all(v > 0 for c in cells.values() for v in c.values())
         assert row["policy_busy_over_idle"] == pytest.approx(cells["busy"]["policy"] / cells["idle"]["policy"])
     assert "| r2 |" in out.stdout
+
+
+# -- the JAX models are the same models ---------------------------------------------------
+
+
+@pytest.fixture
+def jax_models():
+    jax = pytest.importorskip("jax", reason="JAX is an optional dependency of the benchmarks")
+    pytest.importorskip("optax", reason="optax is an optional dependency of the benchmarks")
+    jax.config.update("jax_enable_x64", True)
+    sys.path.insert(0, BENCHMARKS)
+    import jax_models
+
+    yield jax, jax_models
+    sys.path.remove(BENCHMARKS)
+    jax.config.update("jax_enable_x64", False)
+
+
+def test_jax_r2_has_the_same_log_prob_and_samples(jax_models, rng):
+    jax, jm = jax_models
+    model = randomize_params(realnvp_2d(dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
+    params = jm.params_from_minflow("r2", model)
+    x = rng.standard_normal((7, 2))
+    numpy.testing.assert_allclose(numpy.asarray(jm.r2_log_prob(params, x)), model.log_prob(x), rtol=1e-12)
+    # the sampling direction: the same base draw through both inverses
+    key = jax.random.PRNGKey(0)
+    z = numpy.asarray(jax.random.normal(key, (5, 2), dtype=numpy.float64))
+    numpy.testing.assert_allclose(numpy.asarray(jm.r2_sample(params, key, 5)), model.flow.inverse(z)[0], rtol=1e-12)
+
+
+def test_jax_d8_has_the_same_log_prob_and_samples(jax_models, rng):
+    jax, jm = jax_models
+    model = randomize_params(d8(size=4, hidden=5, dtype=numpy.float64), numpy.random.default_rng(0), 0.2)
+    params = jm.params_from_minflow("d8", model)
+    v = rng.uniform(0.05, 0.95, size=(3, 1, 4, 4))
+    numpy.testing.assert_allclose(numpy.asarray(jm.d8_log_prob(params, v)), model.log_prob(v), rtol=1e-10)
+    key = jax.random.PRNGKey(0)
+    z = numpy.asarray(jax.random.normal(key, (3, 4, 2, 2), dtype=numpy.float64))
+    numpy.testing.assert_allclose(
+        numpy.asarray(jm.d8_sample(params, key, 3, size=4)), model.flow.inverse(z)[0], rtol=1e-10
+    )
+    full = jm.params_from_minflow("d8", d8(dtype=numpy.float64))
+    assert sum(a.size for a in jax.tree_util.tree_leaves(full)) == 384_962
+
+
+def test_jax_p2_and_energies_are_the_same(jax_models, rng):
+    _, jm = jax_models
+    model = planar_2d(32, dtype=numpy.float64, seed=3)
+    params = jm.params_from_minflow("p2", model)
+    z = rng.standard_normal((9, 2))
+    x_jax, log_q_jax = jm.p2_sample_and_log_q(params, z)
+    x, logdet_inv = model.flow.inverse(z)
+    numpy.testing.assert_allclose(numpy.asarray(x_jax), x, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(numpy.asarray(log_q_jax), model.base.log_prob(z) - logdet_inv, rtol=1e-12)
+    for name in ENERGY_TARGETS:
+        numpy.testing.assert_allclose(
+            numpy.asarray(jm.jax_energy(name)(x)), get_energy(name).energy(x), rtol=1e-12, atol=1e-12
+        )
+
+
+def test_jax_training_steps_follow_minflow_on_the_same_batches(jax_models):
+    """A few float64 Adam steps of the JAX twin and of minflow from the same weights on the same batches agree."""
+    _, jm = jax_models
+    from minflow.optim import Adam
+
+    model = realnvp_2d(dtype=numpy.float64, seed=0)
+    params = jm.params_from_minflow("r2", model)
+    step, state = jm.train_step(lambda p, x: -jm.r2_log_prob(p, x).mean(), params, 1e-3)
+    optimizer = Adam(model.params, model.grads, lr=1e-3)
+    batches = numpy.random.default_rng(0).standard_normal((3, 64, 2))
+    for x in batches:
+        params, state, loss = step(params, state, x)
+        model.zero_grads()
+        ours = model.nll_and_backward(x)
+        optimizer.step()
+        numpy.testing.assert_allclose(float(loss), float(ours), rtol=1e-10)
+    numpy.testing.assert_allclose(
+        numpy.asarray(jm.r2_log_prob(params, batches[0])), model.log_prob(batches[0]), rtol=1e-8
+    )
+
+
+def test_compare_jax_runs_and_prints_its_table(tmp_path):
+    pytest.importorskip("jax", reason="JAX is an optional dependency of the benchmarks")
+    pytest.importorskip("optax", reason="optax is an optional dependency of the benchmarks")
+    path = tmp_path / "jax.json"
+    torch_flag = [] if _has_torch() else ["--no-torch"]
+    args = ["--repeats", "2", "--warmup", "1", "--sample-repeats", "1", "--sample-n", "20"]
+    stdout = _run("compare_jax.py", "--model", "p2", *args, *torch_flag, "--json", str(path))
+    row = json.loads(path.read_text())["results"]["p2"]
+    assert row["minflow_step_s"] > 0 and row["jax_step_s"] > 0 and row["ratio_step_jax"] > 0
+    assert "| p2 | ratio minflow / jax |" in stdout
+
+
+def test_profile_steps_prints_a_table_whose_rows_add_up_to_the_step():
+    stdout = _run("profile_steps.py", "--case", "p2", "--steps", "3", "--cprofile")
+    assert "| where | ms per call | share |" in stdout and "| Planar.inverse_backward |" in stdout
+    assert "| Adam.step |" in stdout and "batch of one" in stdout and "tottime" in stdout
+    table = stdout.split("| where | ms per call | share |")[1].split("the same with a batch of one")[0]
+    shares = [float(line.split("|")[3].strip().rstrip("%")) for line in table.splitlines() if line.startswith("| ")]
+    assert sum(shares) == pytest.approx(100, abs=0.5)  # every millisecond is in one row

@@ -118,7 +118,8 @@ class Planar(Bijection):
         u_hat, _, sp, _, _, _ = self._constrained()
         t = xp.tanh(z @ self._own_params["w"] + self._own_params["b"])  # (N,)
         x = z + t[:, None] * u_hat  # (N, D)
-        det = t * t + (1 - t * t) * sp  # (N,), = 1 + u_hat.psi, no cancellation
+        t2 = t * t  # (N,)
+        det = t2 + (1 - t2) * sp  # (N,), = 1 + u_hat.psi, no cancellation
         self._save_cache("inverse", (z, t))
         return x, xp.log(det)
 
@@ -129,12 +130,12 @@ class Planar(Bijection):
         """
         u, w = self._own_params["u"], self._own_params["w"]
         u_hat, m, sp, wu, wn2, k = self._constrained()
-        one_t2 = 1 - t * t  # (N,), tanh'
-        det = t * t + one_t2 * sp  # (N,)
+        t2 = t * t  # (N,)
+        one_t2 = 1 - t2  # (N,), tanh'
+        det = t2 + one_t2 * sp  # (N,)
         # logdet = log(det)
         ddet = dlogdet / det  # (N,)
         # x = z + t u_hat
-        dz = dx.copy()  # (N, D)
         dt = dx @ u_hat  # (N,)
         du_hat = t @ dx  # (D,)
         # det = t^2 + (1 - t^2) sp: d det/dt = 2 t (1 - sp) = -2 t m
@@ -142,11 +143,10 @@ class Planar(Bijection):
         dsp = ddet @ one_t2  # ()
         # t = tanh(a), a = w.z + b
         da = dt * one_t2  # (N,)
-        dz += da[:, None] * w
+        dz = dx + da[:, None] * w  # (N, D), dx through the identity path and da through a
         dw = da @ z  # (D,)
         db = da.sum(keepdims=True)  # (1,)
         # u_hat = u + k w, k = (sp - 1 - wu) / |w|^2
-        du = du_hat.copy()
         dk = du_hat @ w  # ()
         dw = dw + k * du_hat
         dsp = dsp + dk / wn2
@@ -155,7 +155,7 @@ class Planar(Bijection):
         # sp = softplus(wu)
         dwu = dwu + dsp * sigmoid(wu)
         # wu = w.u, wn2 = w.w
-        du = du + dwu * w
+        du = du_hat + dwu * w  # u reaches the loss through u_hat and through wu
         dw = dw + dwu * u + 2 * dwn2 * w
         return dz, {"u": du, "w": dw, "b": db}
 

@@ -20,7 +20,7 @@ class ReLU(Module):
     """y = max(x, 0). Shapes: any -> same. Caches: y, shared with the next layer's cache (y > 0 iff x > 0)."""
 
     def forward(self, x):
-        y = x * (x > 0)
+        y = get_array_module(x).maximum(x, 0)  # one pass, x's dtype and memory layout
         self._save_cache("forward", y)
         return y
 

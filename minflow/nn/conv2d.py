@@ -45,7 +45,13 @@ pass, dy in the backward), whatever the batch or the image size. Larger
 slices mean fewer, larger matrix products, which run faster (most of all
 with several BLAS threads): a layer that runs while little else is held in
 memory can set ``gather_fraction`` higher (``minflow.zoo.d8`` does so for
-its first scales).
+its first scales). A slice never holds more than ``MAX_GATHER_ROWS`` output
+pixels (at least one image) either: with C = 32, K = 3 in float32 its
+``cols`` is then about 1 MB, which stays in the CPU's cache between the
+gather that writes it and the product that reads it. On a large batch
+that beats slices of a fraction of the batch, which spill to main memory:
+D8 samples 1,000 digits in 0.6 times their time (benchmarks/RESULTS.md).
+A training batch of 64 digits never reaches the cap.
 """
 
 import math
@@ -56,6 +62,7 @@ from .module import Module
 __all__ = ["CONV_INITS", "Conv2d", "im2col"]
 
 CONV_INITS = ("uniform", "zeros")
+MAX_GATHER_ROWS = 1024  # output pixels whose receptive fields are gathered at once, at most (see Memory)
 
 
 def im2col(x, kernel_size):
@@ -154,12 +161,17 @@ class Conv2d(Module):
                 "Images are (batch, channels, height, width); add a channel axis with x[:, None] if needed."
             )
 
-    def _batch_slices(self, n):
-        """Slices of the batch whose receptive fields are gathered at once (at least one image each)."""
+    def _batch_slices(self, n, pixels=1):
+        """Slices of the batch whose receptive fields are gathered at once (at least one image each).
+
+        ``gather_fraction`` of the n images, and no more than MAX_GATHER_ROWS // pixels images
+        (pixels: H * W of one image).
+        """
         fraction = self.gather_fraction if self.gather_fraction is not None else 1 / self.kernel_size**2
         if not 0 < fraction <= 1:
             raise ValueError(f"Conv2d gather_fraction must be in (0, 1] (None: 1/K^2); got {fraction!r}.")
-        step = max(1, int(n * fraction + 1e-9))  # + 1e-9: 100 * 0.29 is 28.999999999999996 in floats
+        # + 1e-9: 100 * 0.29 is 28.999999999999996 in floats
+        step = max(1, min(int(n * fraction + 1e-9), MAX_GATHER_ROWS // pixels))
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
     def forward(self, x):
@@ -170,7 +182,7 @@ class Conv2d(Module):
         o, k = self.out_channels, self.kernel_size
         w_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
         y_rows = xp.empty((n * h * w, o), dtype=x.dtype)  # (N*H*W, O)
-        for images in self._batch_slices(n):
+        for images in self._batch_slices(n, h * w):
             rows = slice(images.start * h * w, images.stop * h * w)
             # y_rows = cols @ w_rows^T, one batch slice of cols at a time
             xp.matmul(im2col(x[images], k), w_rows.T, out=y_rows[rows])
@@ -189,7 +201,7 @@ class Conv2d(Module):
         # dW[o, c, di, dj] = dWf2[(K-1-di, K-1-dj, o), c]: dWf2 is added into this flipped view of dW
         dw_flipped = self._own_grads["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1)  # (K, K, O, C), a view
         dx_rows = xp.empty((n * h * w, c), dtype=dy.dtype)  # (N*H*W, C)
-        for images in self._batch_slices(n):
+        for images in self._batch_slices(n, h * w):
             rows = slice(images.start * h * w, images.stop * h * w)
             dcols = im2col(dy[images], k)  # (rows, K*K*O), the receptive fields of dy
             xp.matmul(dcols, w_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)

@@ -5,7 +5,7 @@ import pytest
 from helpers import assert_block_passes_all_checks, randomize_params
 
 from minflow.backend import make_rng, to_device, to_numpy
-from minflow.nn.conv2d import Conv2d, im2col
+from minflow.nn.conv2d import MAX_GATHER_ROWS, Conv2d, im2col
 
 
 def naive_conv(x, w, b):
@@ -128,6 +128,25 @@ def test_conv2d_slices_gather_at_most_the_input_size():
         assert largest * conv.kernel_size**2 <= max(n, conv.kernel_size**2)
     conv3.gather_fraction = 0.25
     assert [s.stop - s.start for s in conv3._batch_slices(64)] == [16] * 4
+
+
+def test_conv2d_slices_of_a_large_batch_hold_at_most_max_gather_rows_pixels(rng):
+    # a large batch (sampling 1,000 digits) is gathered MAX_GATHER_ROWS output pixels at a time,
+    # at least one image, with the result of one slice
+    conv = Conv2d(2, 3, 3, dtype=numpy.float64)
+    conv.gather_fraction = 0.25
+    assert [s.stop - s.start for s in conv._batch_slices(1000, 64)] == [MAX_GATHER_ROWS // 64] * (1000 // 16) + [
+        1000 % 16
+    ] * (1000 % 16 > 0)
+    assert [s.stop - s.start for s in conv._batch_slices(3, 4096)] == [1, 1, 1]
+    x = rng.standard_normal((40, 2, 8, 8))  # 2560 pixels: three slices of 16, 16 and 8 images
+    conv.gather_fraction = 1.0
+    assert len(conv._batch_slices(40, 64)) == 3
+    sliced = conv.forward(x)
+    cols = im2col(x, 3)  # the one-slice product, written out
+    w_rows = conv.params["W"].transpose(0, 2, 3, 1).reshape(3, -1)
+    whole = (cols @ w_rows.T + conv.params["b"]).reshape(40, 8, 8, 3).transpose(0, 3, 1, 2)
+    numpy.testing.assert_allclose(sliced, whole, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
