@@ -88,6 +88,15 @@ class _ChannelMixing(Bijection):
             raise ValueError(f"{type(self).__name__} num_features must be a positive integer; got {num_features!r}.")
         self.num_features = int(num_features)
 
+    def _initial_matrix(self, matrix, rng):
+        """The starting W, float64 (C, C): ``matrix`` checked, or a random rotation (Glow's initialisation)."""
+        if matrix is None:
+            return random_rotation(self.num_features, rng)
+        w = _check_matrix(matrix, type(self).__name__)
+        if w.shape[0] != self.num_features:
+            raise ValueError(f"matrix has shape {w.shape}, but num_features is {self.num_features}.")
+        return w
+
     def _check_input(self, x, name):
         c = self.num_features
         if x.ndim < 2 or x.shape[1] != c:
@@ -187,12 +196,7 @@ class InvertibleLinear(_ChannelMixing):
 
     def __init__(self, num_features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
         super().__init__(num_features)
-        if matrix is None:
-            w = random_rotation(self.num_features, rng)
-        else:
-            w = _check_matrix(matrix, type(self).__name__)
-            if w.shape[0] != self.num_features:
-                raise ValueError(f"matrix has shape {w.shape}, but num_features is {self.num_features}.")
+        w = self._initial_matrix(matrix, rng)  # (C, C) float64
         self.add_param("W", to_device(w, get_backend(), dtype=dtype))
 
     @classmethod
@@ -254,12 +258,7 @@ class InvertibleLinearLU(_ChannelMixing):
 
     def __init__(self, num_features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
         super().__init__(num_features)
-        if matrix is None:
-            w = random_rotation(self.num_features, rng)
-        else:
-            w = _check_matrix(matrix, type(self).__name__)
-            if w.shape[0] != self.num_features:
-                raise ValueError(f"matrix has shape {w.shape}, but num_features is {self.num_features}.")
+        w = self._initial_matrix(matrix, rng)  # (C, C) float64
         p, lower, upper = scipy.linalg.lu(w)  # w = p @ lower @ upper, host float64
         s = numpy.diag(upper).copy()  # (C,), nonzero: w is invertible
         xp = get_backend()

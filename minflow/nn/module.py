@@ -57,19 +57,18 @@ class Module:
 
     @property
     def params(self):
-        """dict name -> array: this module's parameters and its children's."""
-        out = dict(self._own_params)
-        for child_name, child in self._children.items():
-            for key, value in child.params.items():
-                out[f"{child_name}.{key}"] = value
-        return out
+        """dict name -> array: this module's parameters and its children's ("child.key" for a child's)."""
+        return self._gather("_own_params", "params")
 
     @property
     def grads(self):
         """dict name -> array, same keys and shapes as ``params``."""
-        out = dict(self._own_grads)
+        return self._gather("_own_grads", "grads")
+
+    def _gather(self, own, attribute):
+        out = dict(getattr(self, own))
         for child_name, child in self._children.items():
-            for key, value in child.grads.items():
+            for key, value in getattr(child, attribute).items():
                 out[f"{child_name}.{key}"] = value
         return out
 
