@@ -42,6 +42,8 @@ __all__ = [
     "FIGURES",
     "VAL_SEED",
     "add_parser",
+    "check_image_paths",
+    "epoch_results",
     "keep_freed_memory",
     "load_digit_splits",
     "nll_to_bpd",
@@ -140,8 +142,9 @@ def _best_path(path):
     return f"{root}.best{ext or '.npz'}"
 
 
-def _check_paths(args, example="d8.npz"):
-    """Every path option can be written (a clear ValueError otherwise); says so when --resume finds no checkpoint."""
+def check_image_paths(args, example="d8.npz"):
+    """--out, --json, --checkpoint can be written (a clear ValueError otherwise; ``example``: a file name
+    for the message); says so when --resume finds no checkpoint."""
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH (the file to continue from).")
     if not args.no_figures:
@@ -169,7 +172,7 @@ def load_digit_splits(train_size=None, val=None):
 
 
 def run(args):
-    _check_paths(args)
+    check_image_paths(args)
     if args.blocks < 0:
         raise ValueError(f"--blocks must be >= 0; got {args.blocks}.")
     keep_freed_memory()
@@ -185,7 +188,7 @@ def run(args):
     history, state = train_on_digits(args, model, optimizer, config, train_images, val_images, test_images, evaluate)
     if not args.no_figures:
         draw_figures(model, test_images, test_labels, history, args.out, args.seed)
-    results = _results(history, state, config, model)
+    results = epoch_results(history, state, config, model)
     if args.json:
         write_json(args.json, results)
     return 0
@@ -229,7 +232,7 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
             extra = {"config": config, "rng": rng.bit_generator.state, "history": history, "state": state}
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
         if args.json:
-            write_json(args.json, _results(history, state, config, model))
+            write_json(args.json, epoch_results(history, state, config, model))
         if not args.no_progress:
             print(f"{line}  ({state['seconds']:.0f} s, {state['train_seconds'] / state['steps']:.3f} s/step)")
 
@@ -260,7 +263,8 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
     return history, state
 
 
-def _results(history, state, config, model):
+def epoch_results(history, state, config, model):
+    """The JSON results of an image command: timings, parameter count, config, the per-epoch lists, the best epoch."""
     steps = max(state["steps"], 1)
     out = {
         "epochs": state["epoch"],

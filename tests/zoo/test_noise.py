@@ -50,7 +50,7 @@ def test_logit_noise_is_gaussian_in_logit_space(rng):
     eps = (logit.forward(v_noisy)[0] - logit.forward(v)[0]) / 0.2
     assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1) < 0.01
     assert v_noisy.min() > -0.05 / 0.9 and v_noisy.max() < 0.95 / 0.9  # the logit's domain
-    assert v_noisy.min() < 0 < 1 < v_noisy.max()  # wider than [0, 1]
+    assert v_noisy.min() < 0 and v_noisy.max() > 1  # wider than [0, 1]
     with pytest.raises(ValueError, match="sigma must be > 0"):
         LogitNoise(0.05, 0.0)
 
