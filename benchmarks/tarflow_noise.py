@@ -45,7 +45,13 @@ def main(argv=None):
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     parser.add_argument("--json", default=None)
     parser.add_argument("--figure", default=None)
+    parser.add_argument("--train-size", type=int, default=None, help="use the first N training digits (tests)")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--blocks", type=int, default=6)
+    parser.add_argument("--eval-draws", type=int, default=10)
     args = parser.parse_args(argv)
+    size = ["--dim", str(args.dim), "--blocks", str(args.blocks), "--eval-draws", str(args.eval_draws)]
+    size += ["--train-size", str(args.train_size)] if args.train_size else []
     train = load_digits("train")
     rows, panels = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,10 +59,11 @@ def main(argv=None):
             ckpt, out = os.path.join(tmp, f"s{sigma}.npz"), os.path.join(tmp, f"s{sigma}.json")
             noise = ["--noise", str(sigma)] if sigma > 0 else []
             cmd = ["tarflow", "--epochs", str(args.epochs), "--checkpoint", ckpt, "--json", out, "--no-figures"]
-            minflow_main([*cmd, "--no-progress", *noise])
+            if minflow_main([*cmd, "--no-progress", *size, *noise]):
+                raise SystemExit(f"python -m minflow {' '.join(cmd)} failed")
             with open(out) as f:
                 result = json.load(f)
-            model = tarflow_digits()
+            model = tarflow_digits(dim=args.dim, blocks=args.blocks)
             load_checkpoint(ckpt, model)
             row = {
                 "sigma": sigma,
@@ -79,7 +86,8 @@ def main(argv=None):
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump({"epochs": args.epochs, "threads": os.environ.get("OMP_NUM_THREADS"), "runs": rows}, f, indent=1)
+            config = {k: v for k, v in vars(args).items() if k not in ("json", "figure")}
+            json.dump({"config": config, "threads": os.environ.get("OMP_NUM_THREADS"), "runs": rows}, f, indent=1)
     if args.figure:
         from matplotlib.figure import Figure
 
