@@ -16,7 +16,7 @@ from .train import TrainingDiverged
 __all__ = ["main"]
 
 # Each entry is a module in minflow/commands with add_parser(subparsers) and run(args).
-COMMANDS = ["energy", "figure3", "demo", "warp", "glow_ablation", "compare2d", "digits"]
+COMMANDS = ["energy", "figure3", "demo", "warp", "glow_ablation", "compare2d", "digits", "tarflow"]
 
 
 def build_parser():

@@ -263,7 +263,7 @@ def fit_samples(model, sample, n_steps, batch_size=512, lr=1e-3, seed=0, optimiz
 # -- epochs over a set of images ---------------------------------------------------------
 
 
-def train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc=None, progress=True):
+def train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc=None, progress=True, augment=None):
     """One epoch of maximum likelihood on integer images, in shuffled batches.
 
     Each batch (the last, partial one kept) is dequantised with fresh noise,
@@ -276,6 +276,8 @@ def train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc=None, 
         rng: host generator for the shuffle and the noise.
         batch_size: images per step. n_levels: k.
         desc, progress: the progress bar.
+        augment: ``augment(v, rng) -> v`` applied to each dequantised batch
+            (host arrays, same shape), e.g. ``zoo.tarflow.LogitNoise``; None: none.
 
     Returns:
         (the epoch's mean training loss in bits per dimension, seconds of the training loop, steps).
@@ -288,6 +290,8 @@ def train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc=None, 
     def loss_and_backward(step):
         idx = batches[step]
         v, _ = dequantize(images[idx], n_levels, rng, dtype)  # fresh noise for every batch, (B, C, H, W)
+        if augment is not None:
+            v = augment(v, rng)
         loss = model.nll_and_backward(to_device(v, xp))
         total[0] = total[0] + loss * len(idx)
         return loss
@@ -321,6 +325,7 @@ def fit_epochs(
     state=None,
     on_epoch=None,
     progress=True,
+    augment=None,
 ):
     """Epochs ``state["epoch"] + 1 .. epochs`` of ``train_epoch``, each followed by an evaluation.
 
@@ -335,6 +340,7 @@ def fit_epochs(
             checkpoints and the best model: ``line`` the epoch's summary, ``improved``
             True when the validation bpd is the best so far.
         progress: show a progress bar per epoch.
+        augment: passed to ``train_epoch`` (training batches only; evaluation sees clean data).
 
     Returns:
         (history, state): per-epoch lists "train_bpd", "test_bpd", "test_iw_bpd",
@@ -346,7 +352,9 @@ def fit_epochs(
     start = time.perf_counter() - state["seconds"]
     for epoch in range(state["epoch"] + 1, epochs + 1):
         desc = f"epoch {epoch}/{epochs}"
-        train_bpd, seconds, steps = train_epoch(model, optimizer, images, rng, batch_size, n_levels, desc, progress)
+        train_bpd, seconds, steps = train_epoch(
+            model, optimizer, images, rng, batch_size, n_levels, desc, progress, augment
+        )
         test = evaluate(test_images)
         history["train_bpd"].append(train_bpd)
         history["test_bpd"].append(test["bpd"])

@@ -217,6 +217,17 @@ def test_tarflow_speed_benchmark_runs_and_writes_its_json(tmp_path):
     assert result["parameters"] == TARFLOW_PARAMETERS
 
 
+def test_tarflow_noise_benchmark_runs_and_writes_its_json_and_figure(tmp_path):
+    path, figure = tmp_path / "noise.json", tmp_path / "noise.png"
+    tiny = ["--epochs", "1", "--train-size", "64", "--blocks", "1", "--dim", "8", "--eval-draws", "1"]
+    _run("tarflow_noise.py", *tiny, "--sigmas", "0", "0.3", "--json", str(path), "--figure", str(figure))
+    runs = json.loads(path.read_text())["runs"]
+    assert [r["sigma"] for r in runs] == [0.0, 0.3]
+    assert runs[0]["noisy_test_bpd"] is None and runs[1]["noisy_test_bpd"] > 0
+    assert set(runs[1]["nearest_train_rms"]) == {"raw", "denoised"}
+    assert figure.stat().st_size > 1000
+
+
 def test_torch_p2_and_energies_are_the_same(torch_models, rng):
     torch, tm = torch_models
     model = planar_2d(32, dtype=numpy.float64, seed=3)

@@ -37,7 +37,19 @@ from ..zoo.d8 import d8, evaluate_bpd
 from . import DeprecatedFlag, positive_float, positive_int, write_json
 from .paths import RUNS, check_output_file, check_output_folder, check_readable_file
 
-__all__ = ["EVAL_SEED", "FIGURES", "VAL_SEED", "add_parser", "keep_freed_memory", "nll_to_bpd", "run"]
+__all__ = [
+    "EVAL_SEED",
+    "FIGURES",
+    "VAL_SEED",
+    "add_parser",
+    "check_image_paths",
+    "epoch_results",
+    "keep_freed_memory",
+    "load_digit_splits",
+    "nll_to_bpd",
+    "run",
+    "train_on_digits",
+]
 
 EVAL_SEED = 0  # the 10 fixed dequantisation draws of every evaluation
 VAL_SEED = 0  # the validation split, the same whatever --seed
@@ -130,8 +142,9 @@ def _best_path(path):
     return f"{root}.best{ext or '.npz'}"
 
 
-def _check_paths(args):
-    """Every path option can be written (a clear ValueError otherwise); says so when --resume finds no checkpoint."""
+def check_image_paths(args, example="d8.npz"):
+    """--out, --json, --checkpoint can be written (a clear ValueError otherwise; ``example``: a file name
+    for the message); says so when --resume finds no checkpoint."""
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH (the file to continue from).")
     if not args.no_figures:
@@ -140,27 +153,59 @@ def _check_paths(args):
         check_output_file(args.json, "--json")
     if args.checkpoint:
         exists = check_readable_file(args.checkpoint, "--checkpoint")
-        check_output_file(args.checkpoint, "--checkpoint", example="d8.npz")
+        check_output_file(args.checkpoint, "--checkpoint", example=example)
         if args.resume and not exists:
             print(f"note: --resume: no checkpoint at {args.checkpoint}; a new run starts and saves it there.")
 
 
+def load_digit_splits(train_size=None, val=None):
+    """(train, validation or None, test, test labels) of the 8x8 digits: the first ``train_size``
+    training images (all if None), ``val`` of them held out (split seed ``VAL_SEED``)."""
+    train_images = load_digits("train")
+    if train_size:
+        train_images = train_images[:train_size]
+    val_images = None
+    if val:
+        train_images, val_images = train_val_split(train_images, val, VAL_SEED)
+    test_images, test_labels = load_digits("test", with_labels=True)
+    return train_images, val_images, test_images, test_labels
+
+
 def run(args):
-    _check_paths(args)
+    check_image_paths(args)
     if args.blocks < 0:
         raise ValueError(f"--blocks must be >= 0; got {args.blocks}.")
     keep_freed_memory()
-    train_images = load_digits("train")
-    if args.train_size:
-        train_images = train_images[: args.train_size]
-    val_images = None
-    if args.val:
-        train_images, val_images = train_val_split(train_images, args.val, VAL_SEED)
-    test_images, test_labels = load_digits("test", with_labels=True)
+    train_images, val_images, test_images, test_labels = load_digit_splits(args.train_size, args.val)
     config = _config(args)
 
     model = d8(hidden=args.hidden, n_blocks=args.blocks, seed=args.seed)
     optimizer = Adam(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay)
+
+    def evaluate(images):
+        return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
+
+    history, state = train_on_digits(args, model, optimizer, config, train_images, val_images, test_images, evaluate)
+    if not args.no_figures:
+        draw_figures(model, test_images, test_labels, history, args.out, args.seed)
+    results = epoch_results(history, state, config, model)
+    if args.json:
+        write_json(args.json, results)
+    return 0
+
+
+def train_on_digits(args, model, optimizer, config, train_images, val_images, test_images, evaluate, augment=None):
+    """The epoch loop of an image command: resume, ``train.fit_epochs``, checkpoints, JSON, the best epoch.
+
+    Reads ``args.epochs``, ``seed``, ``batch_size``, ``checkpoint``, ``resume``,
+    ``json`` and ``no_progress``. A checkpoint keeps ``config`` and refuses to
+    resume under other settings. With validation images the model ends at the
+    best validation epoch's weights (``<checkpoint>.best.npz`` or a copy in
+    memory). ``augment`` as ``train.train_epoch``'s.
+
+    Returns:
+        (history, state) of ``fit_epochs``.
+    """
     rng = numpy.random.default_rng(args.seed + 1)  # shuffling and dequantisation noise
     history, state = new_epoch_history()
     best_params = None
@@ -187,12 +232,9 @@ def run(args):
             extra = {"config": config, "rng": rng.bit_generator.state, "history": history, "state": state}
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
         if args.json:
-            write_json(args.json, _results(history, state, config, model))
+            write_json(args.json, epoch_results(history, state, config, model))
         if not args.no_progress:
             print(f"{line}  ({state['seconds']:.0f} s, {state['train_seconds'] / state['steps']:.3f} s/step)")
-
-    def evaluate(images):
-        return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
 
     fit_epochs(
         model,
@@ -209,6 +251,7 @@ def run(args):
         state,
         on_epoch,
         progress=not args.no_progress,
+        augment=augment,
     )
 
     if state["best_epoch"] is not None:  # the figures show the best validation epoch's model
@@ -217,15 +260,11 @@ def run(args):
                 p[...] = best_params[k]
         elif args.checkpoint:
             load_checkpoint(_best_path(args.checkpoint), model)
-    if not args.no_figures:
-        draw_figures(model, test_images, test_labels, history, args.out, args.seed)
-    results = _results(history, state, config, model)
-    if args.json:
-        write_json(args.json, results)
-    return 0
+    return history, state
 
 
-def _results(history, state, config, model):
+def epoch_results(history, state, config, model):
+    """The JSON results of an image command: timings, parameter count, config, the per-epoch lists, the best epoch."""
     steps = max(state["steps"], 1)
     out = {
         "epochs": state["epoch"],
