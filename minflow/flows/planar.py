@@ -17,6 +17,7 @@ tanh^2) * softplus(w.u), a sum of two non-negative terms.
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform, zeros
 from .base import Bijection
+from .shapes import check_vectors
 
 __all__ = ["Planar", "PlanarInverseError"]
 
@@ -104,11 +105,8 @@ class Planar(Bijection):
         return self._constrained()[0]
 
     def _check_input(self, x, name):
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(
-                f"Planar of dim {self.dim} expects {name} of shape (N, {self.dim}); got {tuple(x.shape)}. "
-                "Flatten images to vectors first, or build Planar(dim) with the right dim."
-            )
+        fix = "Flatten images to vectors first, or build Planar(dim) with the right dim."
+        check_vectors(x, name, self.dim, f"Planar of dim {self.dim}", fix)
 
     # -- sampling direction: closed form ---------------------------------------
 
@@ -162,8 +160,7 @@ class Planar(Bijection):
     def inverse_backward(self, dx, dlogdet):
         z, t = self._take_cache("inverse", "inverse_backward")
         dz, grads = self._sampling_vjp(z, t, dx, dlogdet)
-        for name, g in grads.items():
-            self._own_grads[name] += g
+        self._add_grads(grads)
         return dz
 
     # -- density direction: numerical ------------------------------------------
@@ -227,6 +224,5 @@ class Planar(Bijection):
         dx = g - psi * ((g @ u_hat) / det)[:, None]  # (N, D)
         # parameters: dz/dtheta = -J^{-1} dG/dtheta, and logdet = -log det(J)
         _, grads = self._sampling_vjp(z, t, -dx, -dlogdet)
-        for name, grad in grads.items():
-            self._own_grads[name] += grad
+        self._add_grads(grads)
         return dx
