@@ -16,7 +16,7 @@ tanh^2) * softplus(w.u), a sum of two non-negative terms.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform, zeros
-from .base import Bijection
+from .base import SamplingMapBijection
 from .shapes import check_vectors
 
 __all__ = ["Planar", "PlanarInverseError"]
@@ -28,7 +28,7 @@ class PlanarInverseError(RuntimeError):
     """Raised when the numerical inverse of a planar layer does not converge."""
 
 
-class Planar(Bijection):
+class Planar(SamplingMapBijection):
     """One planar layer, x = z + u_hat * tanh(w.z + b) in the sampling direction (``inverse``).
 
     Args:
@@ -156,12 +156,6 @@ class Planar(Bijection):
         du = du_hat + dwu * w  # u reaches the loss through u_hat and through wu
         dw = dw + dwu * u + 2 * dwn2 * w
         return dz, {"u": du, "w": dw, "b": db}
-
-    def inverse_backward(self, dx, dlogdet):
-        z, t = self._take_cache("inverse", "inverse_backward")
-        dz, grads = self._sampling_vjp(z, t, dx, dlogdet)
-        self._add_grads(grads)
-        return dz
 
     # -- density direction: numerical ------------------------------------------
 

@@ -18,13 +18,13 @@ r^2 + (sp - |x - z0|) r - alpha |x - z0| = 0 has exactly one root r >= 0.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform
-from .base import Bijection
+from .base import SamplingMapBijection
 from .shapes import check_vectors
 
 __all__ = ["Radial"]
 
 
-class Radial(Bijection):
+class Radial(SamplingMapBijection):
     """One radial layer, x = z + beta (z - z0) / (alpha + |z - z0|) in the sampling direction (``inverse``).
 
     Args:
@@ -153,12 +153,6 @@ class Radial(Bijection):
         dbeta_raw = dsp.sum(keepdims=True) * sigmoid(braw)  # (1,)
         dalpha_raw = dalpha.sum(keepdims=True) * sigmoid(araw)  # (1,)
         return dz, {"z0": dz0, "alpha_raw": dalpha_raw, "beta_raw": dbeta_raw}
-
-    def inverse_backward(self, dx, dlogdet):
-        d, r = self._take_cache("inverse", "inverse_backward")
-        dz, grads = self._sampling_vjp(d, r, dx, dlogdet)
-        self._add_grads(grads)
-        return dz
 
     # -- density direction: the radius from a quadratic -------------------------
 
