@@ -7,10 +7,12 @@ import sys
 import tempfile
 
 from ..checkpoint import new_file_mode
+from .paths import RUNS
 
 __all__ = [
     "DeprecatedFlag",
     "add_command_parser",
+    "add_output_args",
     "add_training_args",
     "fit_toy",
     "markdown_grid",
@@ -92,6 +94,17 @@ def add_training_args(parser, seed_help):
         "--lr", type=positive_float, default=1e-3, metavar="LR", help="Adam learning rate (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"{seed_help} (default: %(default)s)")
+
+
+def add_output_args(parser, folder, json_name, figure_name):
+    """--json (results), --out (the folder of the figure ``figure_name``), both under runs/``folder``/; --no-progress."""
+    parser.add_argument("--json", default=os.path.join(RUNS, folder, json_name), help="results (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(RUNS, folder),
+        help=f"folder of the figure {figure_name} (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
 def fit_toy(model, toy, args, desc):
