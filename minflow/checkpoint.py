@@ -11,8 +11,7 @@ with ``allow_pickle=False``, so loading a file never runs code:
     meta             UTF-8 JSON as a uint8 array:
                      {"format": "minflow-checkpoint", "version": 1,
                       "architecture": {"params":  [[name, shape, dtype], ...],
-                                       "buffers": [[name, shape, dtype], ...],
-                                       "describe": model.describe() or null},
+                                       "buffers": [[name, shape, dtype], ...]},
                       "optimizer": {"class": "Adam", "state": [[name, shape, dtype], ...]} or null,
                       "extra": {the JSON part of extra}, "extra_arrays": [keys]}
 
@@ -28,7 +27,9 @@ Writes are atomic: the file is written to a temporary file in the same
 folder (``.<name>.<random>.tmp``, given the usual mode of a new file, 0666
 less the umask, e.g. 0644, so a class can share checkpoints like any other
 output), flushed and fsynced, then renamed over ``path``, so a crash leaves the previous checkpoint intact (and at worst a
-stray ``.tmp`` file). Loading checks the whole file against the model and
+stray ``.tmp`` file). A version-1 file may also carry
+``architecture["describe"]`` (a model summary, null in practice); loading
+ignores it. Loading checks the whole file against the model and
 optimizer before it changes anything, then copies the values into the
 existing arrays (cast to their dtype and device), so an optimizer built on
 ``model.params`` keeps working.
@@ -101,7 +102,7 @@ def save_checkpoint(path, model, optimizer=None, extra=None):
     Args:
         path: the file to write (replaced if it exists; its folder is created).
             Conventionally ends in ``.npz``; written exactly as named.
-        model: a Module (``params``, ``buffers()``, optional ``describe()``).
+        model: a Module (``params``, ``buffers()``).
         optimizer: an optimizer with ``state()`` (e.g. ``Adam``), or None.
         extra: dict with str keys of JSON-able values and top-level arrays,
             e.g. ``{"epoch": 3, "history": hist, "rng": rng.bit_generator.state}``.
@@ -113,14 +114,12 @@ def save_checkpoint(path, model, optimizer=None, extra=None):
     buffers = _host_arrays(model.buffers(), "buffer")
     optim = _host_arrays(optimizer.state(), "optimizer state") if optimizer is not None else {}
     extra_arrays = _host_arrays({k: v for k, v in extra.items() if _is_array(v)}, "extra")
-    describe = getattr(model, "describe", None)
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "architecture": {
             "params": _describe_arrays(params),
             "buffers": _describe_arrays(buffers),
-            "describe": describe() if callable(describe) else None,
         },
         "optimizer": None
         if optimizer is None
@@ -131,7 +130,7 @@ def save_checkpoint(path, model, optimizer=None, extra=None):
     try:
         text = json.dumps(meta, default=_json_default)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"Cannot save checkpoint {path}: extra (or describe()) must be JSON-able: {err}.") from err
+        raise TypeError(f"Cannot save checkpoint {path}: extra must be JSON-able: {err}.") from err
     arrays = {"meta": numpy.frombuffer(text.encode("utf-8"), dtype=numpy.uint8)}
     for group, named in (("params", params), ("buffers", buffers), ("optim", optim), ("extra", extra_arrays)):
         arrays.update({f"{group}/{name}": a for name, a in named.items()})
@@ -247,8 +246,8 @@ def _decode_meta(path, meta_array):
 def read_checkpoint_meta(path):
     """The checkpoint's meta dict (format, architecture, optimizer, extra) without loading it.
 
-    Useful to rebuild the right model (``meta["architecture"]["describe"]``)
-    before calling ``load_checkpoint``. Checks the file like ``load_checkpoint``.
+    Useful to rebuild the right model (``meta["architecture"]["params"]`` lists
+    every parameter's name, shape and dtype) before calling ``load_checkpoint``. Checks the file like ``load_checkpoint``.
     """
     return _read_file(os.fspath(path))[0]
 
@@ -326,10 +325,8 @@ def load_checkpoint(path, model, optimizer=None):
             state = optimizer.state()
             problems += _mismatches("optimizer state", "optimizer", state, groups["optim"])
     if problems:
-        describe = meta["architecture"].get("describe")
-        hint = f"\nThe checkpoint's model: {describe}" if describe is not None else ""
         raise CheckpointError(
-            f"Checkpoint {path} does not fit this model:\n  " + "\n  ".join(problems) + hint + "\n"
+            f"Checkpoint {path} does not fit this model:\n  " + "\n  ".join(problems) + "\n"
             "Build the model (and optimizer) with the same settings as the saved one."
         )
     # convert everything first (a failure here still leaves the model untouched), then copy

@@ -28,6 +28,9 @@ The argument checks ``check_positive_int`` and ``check_positive_float``
 live in ``minflow.checks``; they are importable from here too.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import math
 
 from .backend import get_array_module
@@ -58,6 +61,7 @@ class NonFiniteError(FloatingPointError):
         self.diagnosis = diagnosis
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class Diagnosis:
     """Where a re-run batch first went non-finite (or that it stayed finite).
 
@@ -73,11 +77,10 @@ class Diagnosis:
         detail: one sentence with the numbers (how many entries, how large).
     """
 
-    def __init__(self, stage=None, layer_path=None, layer_class=None, detail=""):
-        self.stage = stage
-        self.layer_path = layer_path
-        self.layer_class = layer_class
-        self.detail = detail
+    stage: str | None = None
+    layer_path: str | None = None
+    layer_class: str | None = None
+    detail: str = ""
 
     @property
     def found(self):
@@ -210,22 +213,18 @@ class _Watch:
         if name in ("forward", "inverse"):
             value, logdet = out
             what = "z" if name == "forward" else "x"
-            if _n_nonfinite(value):
-                return Diagnosis(
-                    "output",
-                    path,
-                    cls,
-                    f"{_count(value, f'its {name} output {what}')} although its input is finite "
-                    f"(largest |input| {size}){_largest_param(layer)}",
-                )
-            if _n_nonfinite(logdet):
-                return Diagnosis(
-                    "log-det",
-                    path,
-                    cls,
-                    f"{_count(logdet, f'its {name} log-det')} although its input is finite "
-                    f"(largest |input| {size}){_largest_param(layer)}",
-                )
+            for stage, array, label in (
+                ("output", value, f"its {name} output {what}"),
+                ("log-det", logdet, f"its {name} log-det"),
+            ):
+                if _n_nonfinite(array):
+                    return Diagnosis(
+                        stage,
+                        path,
+                        cls,
+                        f"{_count(array, label)} although its input is finite "
+                        f"(largest |input| {size}){_largest_param(layer)}",
+                    )
             return None
         which = "forward" if name == "backward" else "inverse"
         if _n_nonfinite(out):

@@ -8,7 +8,7 @@ The standard normal N(0, I) over an event of shape (D,) or (C, H, W):
 
 import math
 
-from .backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, to_device
+from .backend import DEFAULT_DTYPE, make_rng, normal
 
 __all__ = ["StandardNormal"]
 
@@ -42,7 +42,3 @@ class StandardNormal:
         """n samples of N(0, temperature^2 I), shape (n, *event_shape)."""
         rng = rng if rng is not None else make_rng(None)
         return normal((n, *self.event_shape), dtype, rng, scale=temperature)
-
-    def sample_like(self, z, rng):
-        """Standard normal noise of the shape, dtype and module of ``z`` (drawn where ``rng`` lives, moved to z's)."""
-        return to_device(normal(z.shape, z.dtype, rng), get_array_module(z))

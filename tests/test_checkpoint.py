@@ -176,7 +176,7 @@ def test_checkpoint_casts_to_the_model_dtype(saved):
 
 
 class _Stats(Module):
-    """A module with buffers (an array and a Python bool) and a describe()."""
+    """A module with buffers (an array and a Python bool)."""
 
     def __init__(self):
         super().__init__()
@@ -190,11 +190,8 @@ class _Stats(Module):
     def _set_own_buffer(self, name, value):
         setattr(self, name, value)
 
-    def describe(self):
-        return {"name": "stats", "width": 3}
 
-
-def test_checkpoint_roundtrip_buffers_and_describe(tmp_path):
+def test_checkpoint_roundtrip_buffers(tmp_path):
     a = _Stats()
     a.params["w"][...] = [1.0, 2.0, 3.0]
     a.running[...] = [0.5, -0.5, 4.0]
@@ -205,7 +202,25 @@ def test_checkpoint_roundtrip_buffers_and_describe(tmp_path):
     numpy.testing.assert_array_equal(b.params["w"], [1.0, 2.0, 3.0])
     numpy.testing.assert_array_equal(b.running, [0.5, -0.5, 4.0])
     assert b.initialized is True
-    assert read_checkpoint_meta(tmp_path / "s.npz")["architecture"]["describe"] == {"name": "stats", "width": 3}
+    assert "describe" not in read_checkpoint_meta(tmp_path / "s.npz")["architecture"]
+
+
+@pytest.mark.parametrize("describe", [None, {"name": "stats", "width": 3}])
+def test_checkpoint_version1_with_a_describe_key_loads(tmp_path, describe):
+    # version-1 files may carry architecture["describe"] (null, or a model's own summary): it is ignored
+    a = _Stats()
+    a.params["w"][...] = [1.0, 2.0, 3.0]
+    save_checkpoint(tmp_path / "s.npz", a)
+    with numpy.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        arrays = dict(f)
+    meta = json.loads(bytes(arrays["meta"]).decode("utf-8"))
+    meta["architecture"]["describe"] = describe
+    arrays["meta"] = numpy.frombuffer(json.dumps(meta).encode("utf-8"), dtype=numpy.uint8)
+    numpy.savez(tmp_path / "old.npz", **arrays)
+    b = _Stats()
+    load_checkpoint(tmp_path / "old.npz", b)
+    numpy.testing.assert_array_equal(b.params["w"], [1.0, 2.0, 3.0])
+    assert read_checkpoint_meta(tmp_path / "old.npz")["architecture"]["describe"] == describe
 
 
 # -- rejection, with the model and optimizer left untouched ----------------------------
@@ -387,7 +402,7 @@ def test_checkpoint_save_rejects_unserialisable_extra_and_keeps_file(saved):
     path, _ = saved
     before = pathlib.Path(path).read_bytes()
     model, opt = _trained(seed=5)
-    with pytest.raises(TypeError, match="extra .* must be JSON-able: set is not JSON-serialisable"):
+    with pytest.raises(TypeError, match="extra must be JSON-able: set is not JSON-serialisable"):
         save_checkpoint(path, model, opt, extra={"bad": {1, 2}})
     with pytest.raises(TypeError, match="array nested inside extra"):
         save_checkpoint(path, model, opt, extra={"nested": {"a": numpy.zeros(2)}})

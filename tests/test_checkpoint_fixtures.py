@@ -1,4 +1,4 @@
-"""Checkpoints written by earlier versions keep loading: version-1 files committed as fixtures.
+"""Version-1 checkpoints committed as fixtures keep loading.
 
 tests/fixtures/checkpoints_v1/ holds a glow_2d and a glow_digits checkpoint
 (float64, model and Adam state, written by tests/fixtures/make_fixtures.py),

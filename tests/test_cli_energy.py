@@ -1,8 +1,8 @@
 """Tests for ``python -m minflow energy`` and ``python -m minflow figure3``.
 
 Short runs (a few steps, small KL samples) must write the JSON with the keys
-the issue fixes (kl, log_z, steps, seconds) and the figure; bad option values
-stop with exit code 2.
+the reference runs read (kl, log_z, steps, seconds) and the figure; bad
+option values stop with exit code 2.
 """
 
 import json

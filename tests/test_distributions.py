@@ -51,18 +51,3 @@ def test_standard_normal_sample_shape_dtype_and_moments(xp):
 def test_standard_normal_sample_reproducible_from_seed():
     base = StandardNormal((2,))
     numpy.testing.assert_array_equal(to_numpy(base.sample(5, make_rng(3))), to_numpy(base.sample(5, make_rng(3))))
-
-
-def test_standard_normal_sample_like(xp):
-    z = xp.zeros((3, 2), dtype=numpy.float32)
-    noise = StandardNormal((2,)).sample_like(z, make_rng(0, xp))
-    assert noise.shape == (3, 2) and noise.dtype == numpy.float32 and type(noise) is type(z)
-
-
-def test_standard_normal_sample_like_follows_z_not_the_generator(xp):
-    # noise drawn where the generator lives, handed back in z's module: every pairing of host and device
-    for z_module in (numpy, xp):
-        z = z_module.zeros((3, 2), dtype=numpy.float32)
-        for rng_module in (numpy, xp):
-            noise = StandardNormal((2,)).sample_like(z, make_rng(0, rng_module))
-            assert type(noise) is type(z) and noise.dtype == numpy.float32

@@ -115,3 +115,39 @@ def test_parameter_counts_of_the_spec_are_the_models(spec):
     assert f"{realnvp_2d().num_params():,} parameters" in spec
     assert f"{d8().num_params():,} parameters" in spec
     assert "35,344 parameters" in spec and "384,962 parameters" in spec
+
+
+# -- the text says what is, never how it came to be ------------------------------------
+
+# phrases that narrate the repository's history; "session" alone stays allowed for Linux
+# sessions (setsid), so the pattern names the sessions of work instead
+NARRATION = re.compile(
+    r"\b(?:first|second|third|this|that|an earlier|earlier|previous|last|later|next) session\b"
+    r"|\bsession's\b|\bthis issue\b|\bthe issue's\b|\bthe issue\b|\bissue \d+\b"
+    r"|\bbefore the changes?\b|\bbefore this work\b|\bearlier (?:round|version)s?\b",
+    re.IGNORECASE,
+)
+# this file names the phrases in order to forbid them
+NARRATION_EXEMPT = {"tests/test_docs.py"}
+
+
+def _narration(path):
+    """(line number, line) of each line of ``path`` with a phrase of NARRATION."""
+    with open(os.path.join(REPO, path), encoding="utf-8", errors="replace") as f:
+        return [(n, line.strip()) for n, line in enumerate(f, 1) if NARRATION.search(line)]
+
+
+def test_no_history_narration_in_markdown_or_python():
+    files = [p for p in _tracked() if p.endswith((".md", ".py")) and p not in NARRATION_EXEMPT]
+    found = [f"{p}:{n}: {line}" for p in files for n, line in _narration(p)]
+    assert not found, (
+        "Say what is, not how it came to be (label measurements by what differs or by their JSON file; "
+        "history belongs in git):\n" + "\n".join(found)
+    )
+
+
+def test_the_narration_scan_sees_each_phrase(tmp_path):
+    for phrase in ("the first session's run", "as in the issue's target", "this issue", "before the changes"):
+        assert NARRATION.search(phrase), phrase
+    for fine in ("a neighbour in its own session (setsid)", "Linux shares the CPU between sessions", "a new issue"):
+        assert not NARRATION.search(fine), fine

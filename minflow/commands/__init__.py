@@ -7,10 +7,12 @@ import sys
 import tempfile
 
 from ..checkpoint import new_file_mode
+from .paths import RUNS
 
 __all__ = [
     "DeprecatedFlag",
     "add_command_parser",
+    "add_output_args",
     "add_training_args",
     "fit_toy",
     "markdown_grid",
@@ -23,37 +25,30 @@ __all__ = [
 ]
 
 
+def _checked_number(text, parse, is_valid, expected):
+    """``parse(text)`` if it parses and ``is_valid``; otherwise an argparse error saying ``expected``."""
+    try:
+        value = parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+    if not is_valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {value}")
+    return value
+
+
 def positive_int(text):
     """argparse type: an integer >= 1, with a clear message otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
+    return _checked_number(text, int, lambda value: value >= 1, "a positive integer")
 
 
 def non_negative_int(text):
     """argparse type: an integer >= 0, with a clear message otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {value}")
-    return value
+    return _checked_number(text, int, lambda value: value >= 0, "a whole number >= 0")
 
 
 def positive_float(text):
-    """argparse type: a float > 0, with a clear message otherwise."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {value}")
-    return value
+    """argparse type: a float > 0 (not NaN), with a clear message otherwise."""
+    return _checked_number(text, float, lambda value: value > 0, "a positive number")
 
 
 def add_command_parser(subparsers, name, help, doc):
@@ -99,6 +94,17 @@ def add_training_args(parser, seed_help):
         "--lr", type=positive_float, default=1e-3, metavar="LR", help="Adam learning rate (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"{seed_help} (default: %(default)s)")
+
+
+def add_output_args(parser, folder, json_name, figure_name):
+    """--json (results), --out (the folder of the figure ``figure_name``), both under runs/``folder``/; --no-progress."""
+    parser.add_argument("--json", default=os.path.join(RUNS, folder, json_name), help="results (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(RUNS, folder),
+        help=f"folder of the figure {figure_name} (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
 def fit_toy(model, toy, args, desc):

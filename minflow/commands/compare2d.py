@@ -25,15 +25,16 @@ import time
 from ..data.toy2d import get_toy
 from . import (
     add_command_parser,
+    add_output_args,
+    add_training_args,
     fit_toy,
     markdown_grid,
-    positive_float,
     positive_int,
     pyplot,
     save_pyplot_figure,
     write_json,
 )
-from .paths import RUNS, check_output_file, check_output_folder
+from .paths import check_output_file, check_output_folder
 
 __all__ = ["DENSITIES", "MODELS", "add_parser", "build_model", "run", "with_batch_norm"]
 
@@ -76,26 +77,13 @@ def add_parser(subparsers):
         help="R2 vs Glow steps vs R2 with batch norm on the 2D toy densities: test NLL - H, one figure",
         doc=__doc__,
     )
-    p.add_argument("--steps", type=positive_int, default=5000, help="training steps per model (default: %(default)s)")
+    add_training_args(p, seed_help="seed of the weights and the training stream")
     p.add_argument(
         "--densities", nargs="+", choices=DENSITIES, default=list(DENSITIES), help="rows (default: all four)"
     )
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="columns (default: all three)")
-    p.add_argument("--batch-size", type=positive_int, default=512, help="fresh samples per step (default: %(default)s)")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: %(default)s)")
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of the weights and the training stream (default: %(default)s)"
-    )
     p.add_argument("--test-samples", type=positive_int, default=100_000, help="held-out samples (default: %(default)s)")
-    p.add_argument(
-        "--json", default=os.path.join(RUNS, "compare2d", "compare2d.json"), help="results (default: %(default)s)"
-    )
-    p.add_argument(
-        "--out",
-        default=os.path.join(RUNS, "compare2d"),
-        help="folder of the figure compare2d.png (default: %(default)s)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_output_args(p, "compare2d", "compare2d.json", "compare2d.png")
     p.set_defaults(run=run)
     return p
 

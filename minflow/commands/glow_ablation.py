@@ -26,8 +26,17 @@ import time
 
 import numpy
 
-from . import add_command_parser, markdown_grid, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
-from .paths import RUNS, check_output_file, check_output_folder
+from . import (
+    add_command_parser,
+    add_output_args,
+    markdown_grid,
+    positive_float,
+    positive_int,
+    pyplot,
+    save_pyplot_figure,
+    write_json,
+)
+from .paths import check_output_file, check_output_folder
 
 __all__ = ["MIXING_LABELS", "add_parser", "run", "train_variant"]
 
@@ -42,7 +51,6 @@ def add_parser(subparsers):
         help="Glow's ablation on the 8x8 digits: reverse / shuffle / 1x1 conv x additive / affine couplings",
         doc=__doc__,
     )
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs per variant (default: %(default)s)")
     p.add_argument(
         "--mixings",
         nargs="+",
@@ -57,6 +65,7 @@ def add_parser(subparsers):
         default=["additive", "affine"],
         help="couplings (default: additive affine)",
     )
+    p.add_argument("--epochs", type=positive_int, default=20, help="epochs per variant (default: %(default)s)")
     p.add_argument(
         "--steps-per-level", type=positive_int, default=4, help="K, Glow steps per level (default: %(default)s)"
     )
@@ -73,17 +82,7 @@ def add_parser(subparsers):
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the weights, data order and noise (default: %(default)s)"
     )
-    p.add_argument(
-        "--json",
-        default=os.path.join(RUNS, "glow-ablation", "glow_ablation.json"),
-        help="results (default: %(default)s)",
-    )
-    p.add_argument(
-        "--out",
-        default=os.path.join(RUNS, "glow-ablation"),
-        help="folder of the figure glow_ablation.png (default: %(default)s)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_output_args(p, "glow-ablation", "glow_ablation.json", "glow_ablation.png")
     p.set_defaults(run=run)
     return p
 

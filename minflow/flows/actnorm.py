@@ -21,6 +21,7 @@ import math
 
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, to_numpy, zeros
 from .base import Bijection, _check_direction
+from .shapes import channel_axes, check_channels, per_channel
 
 __all__ = ["ActNorm"]
 
@@ -105,19 +106,8 @@ class ActNorm(Bijection):
     # -- helpers ----------------------------------------------------------------
 
     def _check_input(self, x, name):
-        if x.ndim < 2 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"ActNorm expects {name} of shape (N, {self.num_features}) or (N, {self.num_features}, H, W); "
-                f"got {tuple(x.shape)}. Build ActNorm(num_features) with the number of channels of axis 1."
-            )
-
-    def _per_channel(self, p, x):
-        """Reshape a (C,) parameter to broadcast against x: (1, C, 1, ..., 1)."""
-        return p.reshape((1, self.num_features) + (1,) * (x.ndim - 2))
-
-    @staticmethod
-    def _reduce_axes(x):
-        return (0,) + tuple(range(2, x.ndim))  # every axis but the channels
+        fix = "Build ActNorm(num_features) with the number of channels of axis 1."
+        check_channels(x, name, self.num_features, "ActNorm", fix)
 
     def _logdet(self, x, sign):
         """sign * H * W * sum_c log_scale_c for every sample, shape (N,)."""
@@ -129,7 +119,7 @@ class ActNorm(Bijection):
     def _initialize(self, x):
         """Set log_scale, bias so that z has mean 0 and variance 1 per channel on x, if they are still the identity."""
         xp = get_array_module(x)
-        axes = self._reduce_axes(x)
+        axes = channel_axes(x)
         x64 = x.astype(xp.float64)
         mean = x64.mean(axis=axes)  # (C,)
         var = x64.var(axis=axes)  # (C,)
@@ -144,14 +134,14 @@ class ActNorm(Bijection):
     def _affine(self, x):
         """z = x * exp(log_scale) + bias, per channel."""
         xp = get_array_module(x)
-        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))  # (1, C, 1, 1)
-        return x * scale + self._per_channel(self._own_params["bias"], x)  # (N, C, H, W)
+        scale = xp.exp(per_channel(self._own_params["log_scale"], x))  # (1, C, 1, 1)
+        return x * scale + per_channel(self._own_params["bias"], x)  # (N, C, H, W)
 
     def _affine_inverse(self, z):
         """x = (z - bias) * exp(-log_scale), per channel."""
         xp = get_array_module(z)
-        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], z))  # (1, C, 1, 1)
-        return (z - self._per_channel(self._own_params["bias"], z)) * inv_scale  # (N, C, H, W)
+        inv_scale = xp.exp(-per_channel(self._own_params["log_scale"], z))  # (1, C, 1, 1)
+        return (z - per_channel(self._own_params["bias"], z)) * inv_scale  # (N, C, H, W)
 
     # -- the four passes ----------------------------------------------------------
 
@@ -172,9 +162,9 @@ class ActNorm(Bijection):
     def backward(self, dz, dlogdet):
         x = self._take_cache("forward", "backward")
         xp = get_array_module(x)
-        axes = self._reduce_axes(x)
+        axes = channel_axes(x)
         spatial = math.prod(x.shape[2:])
-        scale = xp.exp(self._per_channel(self._own_params["log_scale"], x))
+        scale = xp.exp(per_channel(self._own_params["log_scale"], x))
         # logdet = H W sum_c log_scale_c, the same for every sample
         dlog_scale = spatial * dlogdet.sum()
         # z = x * scale + bias
@@ -185,9 +175,9 @@ class ActNorm(Bijection):
     def inverse_backward(self, dx, dlogdet):
         x = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(x)
-        axes = self._reduce_axes(x)
+        axes = channel_axes(x)
         spatial = math.prod(x.shape[2:])
-        inv_scale = xp.exp(-self._per_channel(self._own_params["log_scale"], x))
+        inv_scale = xp.exp(-per_channel(self._own_params["log_scale"], x))
         # logdet = -H W sum_c log_scale_c
         dlog_scale = -spatial * dlogdet.sum()
         # x = (z - bias) * exp(-log_scale): dx/dz = exp(-log_scale), dx/dbias = -exp(-log_scale),

@@ -37,7 +37,15 @@ never run with a wrong gradient.
 
 from ..nn.module import Module
 
-__all__ = ["DIRECTIONS", "Bijection", "Inverse", "RecomputeError", "check_recompute", "recompute_problem"]
+__all__ = [
+    "DIRECTIONS",
+    "Bijection",
+    "Inverse",
+    "RecomputeError",
+    "SamplingMapBijection",
+    "check_recompute",
+    "recompute_problem",
+]
 
 DIRECTIONS = ("forward", "inverse")
 
@@ -129,6 +137,23 @@ class Bijection(Module):
         inp = self.rebuild_input(out, direction)
         (self.forward if direction == "forward" else self.inverse)(inp)
         return inp
+
+
+class SamplingMapBijection(Bijection):
+    """A layer written as its sampling map x = G(z) (planar, radial): ``inverse`` is G in closed form.
+
+    The subclass's ``inverse`` caches a tuple ``cache`` and implements
+    ``_sampling_vjp(*cache, dx, dlogdet) -> (dz, grads)``: dL/dz and dL/dtheta
+    (a dict over the parameters) through x = G(z) and logdet = log|det dG/dz|.
+    ``inverse_backward`` is that vjp; the subclass's ``backward`` (after a
+    numerical ``forward``) reuses it with -dx and -dlogdet for the parameters.
+    """
+
+    def inverse_backward(self, dx, dlogdet):
+        cache = self._take_cache("inverse", "inverse_backward")
+        dz, grads = self._sampling_vjp(*cache, dx, dlogdet)
+        self._add_grads(grads)
+        return dz
 
 
 def recompute_problem(module):

@@ -20,6 +20,7 @@ import math
 
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, zeros
 from .base import Bijection, _check_direction
+from .shapes import channel_axes, check_channels, per_channel
 
 __all__ = ["BatchNorm", "set_training"]
 
@@ -149,19 +150,8 @@ class BatchNorm(Bijection):
     # -- helpers ------------------------------------------------------------------
 
     def _check_input(self, x, name):
-        if x.ndim < 2 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm expects {name} of shape (N, {self.num_features}) or (N, {self.num_features}, H, W); "
-                f"got {tuple(x.shape)}. Build BatchNorm(num_features) with the number of channels of axis 1."
-            )
-
-    def _per_channel(self, p, x):
-        """Reshape a (C,) array to broadcast against x: (1, C, 1, ..., 1)."""
-        return p.reshape((1, self.num_features) + (1,) * (x.ndim - 2))
-
-    @staticmethod
-    def _reduce_axes(x):
-        return (0,) + tuple(range(2, x.ndim))  # every axis but the channels
+        fix = "Build BatchNorm(num_features) with the number of channels of axis 1."
+        check_channels(x, name, self.num_features, "BatchNorm", fix)
 
     def _logdet(self, x, inv_std, sign):
         """sign * H * W * sum_c (log_gamma_c + log inv_std_c), the same for every sample, (N,)."""
@@ -174,17 +164,17 @@ class BatchNorm(Bijection):
         """z = (x - mean) / sqrt(var + eps) * exp(log_gamma) + beta; returns z, xhat, inv_std."""
         xp = get_array_module(x)
         inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        xhat = (x - self._per_channel(mean, x)) * self._per_channel(inv_std, x)  # (N, C, H, W)
-        gamma = xp.exp(self._per_channel(self._own_params["log_gamma"], x))
-        return xhat * gamma + self._per_channel(self._own_params["beta"], x), xhat, inv_std
+        xhat = (x - per_channel(mean, x)) * per_channel(inv_std, x)  # (N, C, H, W)
+        gamma = xp.exp(per_channel(self._own_params["log_gamma"], x))
+        return xhat * gamma + per_channel(self._own_params["beta"], x), xhat, inv_std
 
     def _denormalize(self, z, mean, var):
         """x = (z - beta) * exp(-log_gamma) * sqrt(var + eps) + mean; returns x, xhat, inv_std."""
         xp = get_array_module(z)
         inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        gamma_inv = xp.exp(-self._per_channel(self._own_params["log_gamma"], z))
-        xhat = (z - self._per_channel(self._own_params["beta"], z)) * gamma_inv  # (N, C, H, W)
-        return xhat / self._per_channel(inv_std, z) + self._per_channel(mean, z), xhat, inv_std
+        gamma_inv = xp.exp(-per_channel(self._own_params["log_gamma"], z))
+        xhat = (z - per_channel(self._own_params["beta"], z)) * gamma_inv  # (N, C, H, W)
+        return xhat / per_channel(inv_std, z) + per_channel(mean, z), xhat, inv_std
 
     def _stats_of(self, direction, caller):
         """The (mean, var, from the batch?) the last ``direction`` pass used; a clear error if none ran."""
@@ -201,7 +191,7 @@ class BatchNorm(Bijection):
     def forward(self, x):
         self._check_input(x, "x")
         if self.training:
-            axes = self._reduce_axes(x)
+            axes = channel_axes(x)
             mean, var = x.mean(axis=axes), x.var(axis=axes)  # (C,) each, biased variance
             self._batch_stats = (mean, var)
             m = self.momentum
@@ -228,9 +218,9 @@ class BatchNorm(Bijection):
     def backward(self, dz, dlogdet):
         xhat, inv_std, batch_stats = self._take_cache("forward", "backward")
         xp = get_array_module(xhat)
-        axes = self._reduce_axes(xhat)
+        axes = channel_axes(xhat)
         spatial = math.prod(xhat.shape[2:])
-        gamma = xp.exp(self._per_channel(self._own_params["log_gamma"], xhat))
+        gamma = xp.exp(per_channel(self._own_params["log_gamma"], xhat))
         s = dlogdet.sum()
         # logdet = H W sum_c (log_gamma_c - 0.5 log(var_c + eps)) for every sample
         self._own_grads["log_gamma"] += spatial * s
@@ -238,7 +228,7 @@ class BatchNorm(Bijection):
         self._own_grads["beta"] += dz.sum(axis=axes)  # (C,)
         self._own_grads["log_gamma"] += (dz * xhat * gamma).sum(axis=axes)  # (C,)
         dxhat = dz * gamma  # (N, C, H, W)
-        inv_std_b = self._per_channel(inv_std, xhat)
+        inv_std_b = per_channel(inv_std, xhat)
         if not batch_stats:
             # xhat = (x - running_mean) * inv_std, constants
             return dxhat * inv_std_b
@@ -254,13 +244,13 @@ class BatchNorm(Bijection):
     def inverse_backward(self, dx, dlogdet):
         xhat, inv_std = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(xhat)
-        axes = self._reduce_axes(xhat)
+        axes = channel_axes(xhat)
         spatial = math.prod(xhat.shape[2:])
-        gamma_inv = xp.exp(-self._per_channel(self._own_params["log_gamma"], xhat))
+        gamma_inv = xp.exp(-per_channel(self._own_params["log_gamma"], xhat))
         # logdet = -H W sum_c (log_gamma_c - 0.5 log(var_c + eps)); mu, var are constants here
         self._own_grads["log_gamma"] -= spatial * dlogdet.sum()
         # x = xhat / inv_std + mu
-        dxhat = dx / self._per_channel(inv_std, xhat)  # (N, C, H, W)
+        dxhat = dx / per_channel(inv_std, xhat)  # (N, C, H, W)
         # xhat = (z - beta) * exp(-log_gamma): d/dbeta = -exp(-log_gamma), d/dlog_gamma = -xhat
         self._own_grads["log_gamma"] -= (dxhat * xhat).sum(axis=axes)  # (C,)
         dz = dxhat * gamma_inv

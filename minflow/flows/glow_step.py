@@ -88,7 +88,6 @@ class GlowStep(Flow):
         layers["coupling"] = coupling
         super().__init__(layers)  # forward order: actnorm, mixing, coupling
         self.num_features = num_features
-        self.mixing_kind = mixing
         self.actnorm = layers.get("actnorm")
         self.mixing = layers["mixing"]
         self.coupling = coupling

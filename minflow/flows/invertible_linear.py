@@ -25,6 +25,7 @@ import scipy.linalg
 
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, normal, to_device, to_numpy
 from .base import Bijection
+from .shapes import check_channels
 
 __all__ = ["InvertibleLinear", "InvertibleLinearLU", "random_rotation"]
 
@@ -98,12 +99,8 @@ class _ChannelMixing(Bijection):
         return w
 
     def _check_input(self, x, name):
-        c = self.num_features
-        if x.ndim < 2 or x.shape[1] != c:
-            raise ValueError(
-                f"{type(self).__name__} expects {name} of shape (N, {c}) or (N, {c}, H, W); got {tuple(x.shape)}. "
-                "Build it with num_features equal to axis 1 of the data."
-            )
+        fix = "Build it with num_features equal to axis 1 of the data."
+        check_channels(x, name, self.num_features, type(self).__name__, fix)
 
     def _mix(self, x, m):
         """Apply the (C, C) matrix m to axis 1 of x: out[n, :, ...] = m @ x[n, :, ...]."""

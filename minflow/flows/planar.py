@@ -16,7 +16,8 @@ tanh^2) * softplus(w.u), a sum of two non-negative terms.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform, zeros
-from .base import Bijection
+from .base import SamplingMapBijection
+from .shapes import check_vectors
 
 __all__ = ["Planar", "PlanarInverseError"]
 
@@ -27,7 +28,7 @@ class PlanarInverseError(RuntimeError):
     """Raised when the numerical inverse of a planar layer does not converge."""
 
 
-class Planar(Bijection):
+class Planar(SamplingMapBijection):
     """One planar layer, x = z + u_hat * tanh(w.z + b) in the sampling direction (``inverse``).
 
     Args:
@@ -104,11 +105,8 @@ class Planar(Bijection):
         return self._constrained()[0]
 
     def _check_input(self, x, name):
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(
-                f"Planar of dim {self.dim} expects {name} of shape (N, {self.dim}); got {tuple(x.shape)}. "
-                "Flatten images to vectors first, or build Planar(dim) with the right dim."
-            )
+        fix = "Flatten images to vectors first, or build Planar(dim) with the right dim."
+        check_vectors(x, name, self.dim, f"Planar of dim {self.dim}", fix)
 
     # -- sampling direction: closed form ---------------------------------------
 
@@ -158,13 +156,6 @@ class Planar(Bijection):
         du = du_hat + dwu * w  # u reaches the loss through u_hat and through wu
         dw = dw + dwu * u + 2 * dwn2 * w
         return dz, {"u": du, "w": dw, "b": db}
-
-    def inverse_backward(self, dx, dlogdet):
-        z, t = self._take_cache("inverse", "inverse_backward")
-        dz, grads = self._sampling_vjp(z, t, dx, dlogdet)
-        for name, g in grads.items():
-            self._own_grads[name] += g
-        return dz
 
     # -- density direction: numerical ------------------------------------------
 
@@ -227,6 +218,5 @@ class Planar(Bijection):
         dx = g - psi * ((g @ u_hat) / det)[:, None]  # (N, D)
         # parameters: dz/dtheta = -J^{-1} dG/dtheta, and logdet = -log det(J)
         _, grads = self._sampling_vjp(z, t, -dx, -dlogdet)
-        for name, grad in grads.items():
-            self._own_grads[name] += grad
+        self._add_grads(grads)
         return dx

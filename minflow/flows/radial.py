@@ -18,12 +18,13 @@ r^2 + (sp - |x - z0|) r - alpha |x - z0| = 0 has exactly one root r >= 0.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform
-from .base import Bijection
+from .base import SamplingMapBijection
+from .shapes import check_vectors
 
 __all__ = ["Radial"]
 
 
-class Radial(Bijection):
+class Radial(SamplingMapBijection):
     """One radial layer, x = z + beta (z - z0) / (alpha + |z - z0|) in the sampling direction (``inverse``).
 
     Args:
@@ -80,11 +81,8 @@ class Radial(Bijection):
         return alpha, softplus(self._own_params["beta_raw"]) - alpha
 
     def _check_input(self, x, name):
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(
-                f"Radial of dim {self.dim} expects {name} of shape (N, {self.dim}); got {tuple(x.shape)}. "
-                "Flatten images to vectors first, or build Radial(dim) with the right dim."
-            )
+        fix = "Flatten images to vectors first, or build Radial(dim) with the right dim."
+        check_vectors(x, name, self.dim, f"Radial of dim {self.dim}", fix)
 
     def _logdet(self, r, alpha, sp):
         """log|det dx/dz| = (D - 1) log(r + sp) + log(r (2 alpha + r) + alpha sp) - (D + 1) log(alpha + r)."""
@@ -156,13 +154,6 @@ class Radial(Bijection):
         dalpha_raw = dalpha.sum(keepdims=True) * sigmoid(araw)  # (1,)
         return dz, {"z0": dz0, "alpha_raw": dalpha_raw, "beta_raw": dbeta_raw}
 
-    def inverse_backward(self, dx, dlogdet):
-        d, r = self._take_cache("inverse", "inverse_backward")
-        dz, grads = self._sampling_vjp(d, r, dx, dlogdet)
-        for name, g in grads.items():
-            self._own_grads[name] += g
-        return dz
-
     # -- density direction: the radius from a quadratic -------------------------
 
     def forward(self, x):
@@ -200,6 +191,5 @@ class Radial(Bijection):
         dx = (g - (c_over_q * (n * g).sum(axis=1))[:, None] * n) * (big_r / big_a)[:, None]  # (N, D)
         # parameters: dz/dtheta = -J^{-1} dG/dtheta, and logdet = -log det(J)
         _, grads = self._sampling_vjp(d, r, -dx, -dlogdet)
-        for name, grad in grads.items():
-            self._own_grads[name] += grad
+        self._add_grads(grads)
         return dx

@@ -140,6 +140,11 @@ class Module:
         for child in self._children.values():
             child._move_fixed_arrays(xp)
 
+    def _add_grads(self, grads):
+        """Add each of ``grads`` (parameter name -> array of its shape) into that parameter's gradient."""
+        for name, grad in grads.items():
+            self._own_grads[name] += grad
+
     # -- caches -----------------------------------------------------------------
 
     def _take_cache(self, name, caller):
