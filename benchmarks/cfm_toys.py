@@ -3,9 +3,10 @@
     python benchmarks/cfm_toys.py --steps 20000 --json benchmarks/results/cfm_toys.json
 
 For each toy density (gaussians8, checkerboard, rings, moons): a
-``VelocityField`` (MLP 10 -> 128 -> 128 -> 128 -> 2, SiLU, 4 time
-frequencies; 34,690 parameters) trained by conditional flow matching on
-fresh exact samples (batch 512, Adam, float32), then
+``VelocityField`` (16 Fourier features of x with scale 2, 4 time
+frequencies, MLP 42 -> 120 -> 120 -> 120 -> 2 with SiLU; 34,442 parameters)
+trained by conditional flow matching on fresh exact samples (batch 512,
+Adam, float32), then
 
     test NLL  on the 10^5 held-out samples of ``python -m minflow demo``
               (seed TEST_SEED), log q by RK4 with --ode-steps steps;
@@ -53,7 +54,10 @@ def mean_nll(model, x, n_steps):
 
 def run_one(name, args):
     toy = get_toy(name)
-    model = ContinuousFlowModel(VelocityField(2, hidden=tuple(args.hidden), rng=make_rng(args.seed)))
+    field = VelocityField(
+        2, hidden=tuple(args.hidden), n_fourier=args.n_fourier, fourier_scale=args.fourier_scale, rng=make_rng(args.seed)
+    )
+    model = ContinuousFlowModel(field)
     history = fit_flow_matching(
         model, toy.sample, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False
     )
@@ -113,7 +117,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[120, 120, 120])
+    parser.add_argument("--n-fourier", type=int, default=16)
+    parser.add_argument("--fourier-scale", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ode-steps", type=int, default=64, help="RK4 steps for the test NLL")
     parser.add_argument("--test-samples", type=int, default=100_000)

@@ -1,8 +1,8 @@
 """Flow matching in PyTorch: the twin of minflow.continuous, for equivalence checks and side-by-side timing.
 
 ``TorchVelocityField`` is ``minflow.continuous.VelocityField`` written with
-torch.nn (the same sinusoidal time features, Linear layers and SiLU, the
-same parameter order); ``torch_log_prob`` solves the same augmented ODE
+torch.nn (the same Fourier features of x, sinusoidal time features, Linear
+layers and SiLU, the same parameter order; B a buffer); ``torch_log_prob`` solves the same augmented ODE
 with the same fixed-step RK4, from t = 1 (data) to t = 0 (noise), with the
 exact divergence taken by autograd (one vector-Jacobian product per
 coordinate, D = 2) instead of minflow's hand-written forward mode.
@@ -21,11 +21,12 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class TorchVelocityField(nn.Module):
-    """v(x, t) = MLP([x, phi(t)]), SiLU between Linear layers; see minflow/continuous/velocity_field.py."""
+    """v(x, t) = MLP([x, sin(x B), cos(x B), phi(t)]), SiLU between Linear layers; see minflow/continuous/velocity_field.py."""
 
-    def __init__(self, dim=2, hidden=(128, 128, 128), n_frequencies=4):
+    def __init__(self, dim=2, hidden=(120, 120, 120), n_frequencies=4, n_fourier=16):
         super().__init__()
-        sizes = (dim + 2 * n_frequencies, *hidden, dim)
+        self.register_buffer("B", torch.zeros(dim, n_fourier))  # copied from minflow's model
+        sizes = (dim + 2 * n_fourier + 2 * n_frequencies, *hidden, dim)
         layers = []
         for i in range(len(sizes) - 1):
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -39,7 +40,8 @@ class TorchVelocityField(nn.Module):
         freqs = torch.tensor([math.pi * 2.0**k for k in range(self.n_frequencies)], dtype=x.dtype)
         angles = t * freqs  # (N, F)
         phi = torch.stack([torch.sin(angles), torch.cos(angles)], dim=2).reshape(x.shape[0], -1)  # (N, 2F)
-        return self.net(torch.cat([x, phi], dim=1))
+        g = x @ self.B  # (N, M)
+        return self.net(torch.cat([x, torch.sin(g), torch.cos(g), phi], dim=1))
 
 
 def divergence(field, x, t):
@@ -92,4 +94,5 @@ def load_minflow_velocity(torch_field, minflow_field):
         if tuple(value.shape) != tuple(p.shape):
             raise ValueError(f"shape {tuple(value.shape)} against {tuple(p.shape)}: not the same architecture.")
         p.copy_(value)
+    torch_field.B.copy_(torch.from_numpy(minflow_field.B.copy()))
     return torch_field

@@ -98,7 +98,7 @@ print("fast mode" if FAST else "full mode", "| figures ->", FIGDIR)
 # log-determinant of one Euler step against $h \nabla\!\cdot v$.
 
 # %%
-field = VelocityField(2, hidden=(32, 32), n_frequencies=2, dtype=np.float64, rng=make_rng(1))
+field = VelocityField(2, hidden=(32, 32), n_frequencies=2, n_fourier=4, dtype=np.float64, rng=make_rng(1))
 x = np.random.default_rng(0).standard_normal((5, 2))
 v, div = field.divergence(x, 0.3)  # exact divergence, (N,)
 

@@ -14,7 +14,7 @@ in density, samples, warping, loss; ``--json`` writes the numbers and
 ``--checkpoint`` the trained model (``warp --checkpoint`` animates it).
 
 ``--model cfm`` trains a continuous flow by flow matching instead
-(``minflow.continuous``: a 34,690-parameter velocity field, the same data
+(``minflow.continuous``: a 34,442-parameter velocity field, the same data
 recipe, log q by RK4 with ``--ode-steps`` steps); its figures are named
 ``demo_cfm_<dataset>_<kind>.png`` and the warping figure shows the flow
 along t.
@@ -108,7 +108,7 @@ def _train_cfm(toy, args):
 
     model = ContinuousFlowModel(VelocityField(2, rng=make_rng(args.seed)), n_steps=args.ode_steps)
     print(
-        f"flow matching (velocity field MLP 10-128-128-128-2, {model.num_params():,} parameters) on {toy.name}: "
+        f"flow matching (velocity field MLP 42-120-120-120-2, {model.num_params():,} parameters) on {toy.name}: "
         f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}; RK4 {args.ode_steps} steps"
     )
     history = fit_flow_matching(

@@ -13,14 +13,14 @@ from minflow.viz import density_grid
 
 
 def random_model(rng, n_steps=64, scale=0.4):
-    field = VelocityField(2, hidden=(16, 16), n_frequencies=2, dtype=numpy.float64)
+    field = VelocityField(2, hidden=(16, 16), n_frequencies=2, n_fourier=4, dtype=numpy.float64)
     return ContinuousFlowModel(randomize_params(field, rng, scale=scale), n_steps=n_steps)
 
 
 @pytest.fixture(scope="module")
 def trained():
     """A small model trained on moons for a few seconds, float64 (shared by the tests below)."""
-    field = VelocityField(2, hidden=(32, 32), n_frequencies=2, dtype=numpy.float64, rng=make_rng(0))
+    field = VelocityField(2, hidden=(32, 32), n_frequencies=2, n_fourier=8, dtype=numpy.float64, rng=make_rng(0))
     model = ContinuousFlowModel(field, n_steps=16)
     fit_flow_matching(model, get_toy("moons").sample, 400, batch_size=256, lr=3e-3, seed=0, progress=False)
     return model
@@ -76,8 +76,10 @@ def test_sample_keeps_dtype_and_matches_transport(trained):
 def test_checkpoint_round_trip_gives_the_same_log_prob(trained, tmp_path, rng):
     path = tmp_path / "cfm.npz"
     save_checkpoint(path, trained, extra={"dataset": "moons"})
-    fresh = ContinuousFlowModel(VelocityField(2, hidden=(32, 32), n_frequencies=2, dtype=numpy.float64), n_steps=16)
+    field = VelocityField(2, hidden=(32, 32), n_frequencies=2, n_fourier=8, dtype=numpy.float64, rng=make_rng(9))
+    fresh = ContinuousFlowModel(field, n_steps=16)
     assert load_checkpoint(path, fresh)["dataset"] == "moons"
+    numpy.testing.assert_array_equal(fresh.velocity.B, trained.velocity.B)  # the Fourier matrix, a buffer
     x = rng.standard_normal((5, 2))
     numpy.testing.assert_array_equal(fresh.log_prob(x), trained.log_prob(x))
 

@@ -26,7 +26,7 @@ class AtFixedTimes(Module):
 
 def make_field(dim=2, hidden=(8, 7)):
     def make(dtype):
-        field = VelocityField(dim, hidden=hidden, n_frequencies=3, dtype=dtype)
+        field = VelocityField(dim, hidden=hidden, n_frequencies=3, n_fourier=4, fourier_scale=1.5, dtype=dtype)
         return randomize_params(field, numpy.random.default_rng(0))
 
     return make
@@ -80,7 +80,19 @@ def test_velocity_field_divergence_leaves_the_training_caches_alone(rng):
 
 
 def test_velocity_field_default_size_fits_the_35000_parameter_budget():
-    assert VelocityField(2).num_params() == 34_690  # (10*128 + 128) + 2 * (128*128 + 128) + (128*2 + 2)
+    field = VelocityField(2)
+    assert field.num_params() == 34_442  # (42*120 + 120) + 2 * (120*120 + 120) + (120*2 + 2)
+    assert list(field.buffers()) == ["B"] and field.B.shape == (2, 16)  # fixed, not counted
+
+
+def test_velocity_field_without_fourier_features_is_an_mlp_of_x_and_phi(rng):
+    field = randomize_params(VelocityField(2, hidden=(5,), n_frequencies=2, n_fourier=0, dtype=numpy.float64), rng)
+    x, t = rng.standard_normal((4, 2)), rng.uniform(size=4)
+    p = field.params
+    h = numpy.concatenate([x, time_features(t, 2, x)], axis=1)
+    a = h @ p["net.linear0.W"] + p["net.linear0.b"]
+    expected = (a / (1 + numpy.exp(-a))) @ p["net.linear1.W"] + p["net.linear1.b"]
+    numpy.testing.assert_allclose(field.forward(x, t), expected, rtol=1e-12)
 
 
 def test_velocity_field_keeps_float32(rng):
@@ -106,5 +118,7 @@ def test_velocity_field_rejects_wrong_shapes(rng):
         field.forward(rng.standard_normal((3, 3)), 0.5)
     with pytest.raises(ValueError, match="one time per row"):
         field.forward(rng.standard_normal((3, 2)), numpy.zeros(4))
-    with pytest.raises(ValueError, match="dim must be a positive integer"):
+    with pytest.raises(ValueError, match="dim must be an integer >= 1"):
         VelocityField(0)
+    with pytest.raises(ValueError, match="n_fourier must be an integer >= 0"):
+        VelocityField(2, n_fourier=-1)
