@@ -1,9 +1,10 @@
 """Flow matching on the 2D toys: test NLL - H beside R2 and zuko's NSF, with training wall time.
 
-    python benchmarks/cfm_toys.py --steps 20000 --json benchmarks/results/cfm_toys.json
+    python benchmarks/cfm_toys.py --datasets checkerboard rings --steps 20000
+    python benchmarks/cfm_toys.py --table        # the table of every result written so far
 
 For each toy density (gaussians8, checkerboard, rings, moons): a
-``VelocityField`` (16 Fourier features of x with scale 2, 4 time
+``VelocityField`` (16 Fourier features of x with scale 4, 4 time
 frequencies, MLP 42 -> 120 -> 120 -> 120 -> 2 with SiLU; 34,442 parameters)
 trained by conditional flow matching on fresh exact samples (batch 512,
 Adam, float32), then
@@ -18,7 +19,9 @@ Training wall time is the loop's (sampling included, like R2's demo),
 measured on a shared machine: compare it only with runs of the same session.
 R2's gaps are minflow's README numbers (5,000 steps, seed 0); zuko's NSF
 (5 autoregressive spline transforms, 8 bins) is reference-problems.md,
-section 5 (seeds 0 / 1). Prints a Markdown table.
+section 5 (seeds 0 / 1). Each dataset's result is written to
+``--out-dir``/cfm_toys_<dataset>.json (so datasets can run in separate
+processes); ``--table`` prints the Markdown table of those files.
 """
 
 import argparse
@@ -111,6 +114,20 @@ def table(results):
     return "\n".join(lines)
 
 
+def result_path(out_dir, name):
+    return os.path.join(out_dir, f"cfm_toys_{name}.json")
+
+
+def load_results(out_dir):
+    """The results written so far, in DATASETS order."""
+    results = []
+    for name in DATASETS:
+        if os.path.exists(result_path(out_dir, name)):
+            with open(result_path(out_dir, name)) as f:
+                results.append(json.load(f)["result"])
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
@@ -119,20 +136,26 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, nargs="+", default=[120, 120, 120])
     parser.add_argument("--n-fourier", type=int, default=16)
-    parser.add_argument("--fourier-scale", type=float, default=2.0)
+    parser.add_argument("--fourier-scale", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ode-steps", type=int, default=64, help="RK4 steps for the test NLL")
     parser.add_argument("--test-samples", type=int, default=100_000)
     parser.add_argument("--check-samples", type=int, default=20_000, help="points for the 2x-steps check")
-    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument("--table", action="store_true", help="only print the table of the results in --out-dir")
     args = parser.parse_args(argv)
-    results = [run_one(name, args) for name in args.datasets]
+    if not args.table:
+        os.makedirs(args.out_dir, exist_ok=True)
+        for name in args.datasets:
+            result = run_one(name, args)
+            meta = {
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared (load average {os.getloadavg()[0]:.1f})",
+                "numpy": numpy.__version__,
+            }
+            with open(result_path(args.out_dir, name), "w") as f:
+                json.dump({"meta": meta, "args": vars(args), "result": result}, f, indent=2)
+    results = load_results(args.out_dir)
     print(table(results))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores (shared, loaded)", "numpy": numpy.__version__}
-            json.dump({"meta": meta, "args": vars(args), "results": results}, f, indent=2)
     return results
 
 

@@ -133,8 +133,11 @@ for h in [0.1, 0.01, 0.001]:
 # et al. (Theorem 2) show that this averaged field moves the whole distribution
 # $p_t$ of $x_t$ along: its ODE carries noise to data. No ODE is solved while
 # training, no divergence is taken: one forward and one backward pass of an
-# MLP per batch. minflow's `VelocityField` is an MLP over $[x, \phi(t)]$ with
-# sinusoidal time features $\phi$ and smooth SiLU activations.
+# MLP per batch. minflow's `VelocityField` is an MLP with smooth SiLU
+# activations over $[x, \sin(xB), \cos(xB), \phi(t)]$: random Fourier
+# features of $x$ (a fixed matrix $B$; Tancik et al. 2020, arXiv:2006.10739),
+# which let a small network draw sharp edges, and sinusoidal features $\phi$
+# of the time.
 
 # %%
 toy = get_toy("moons")
@@ -260,14 +263,15 @@ for name, n_params, n_steps, seconds, nll in rows:
 # spline flow is for when it exists.
 
 # %%
-path = "../benchmarks/results/cfm_toys.json"
-if os.path.exists(path):
-    with open(path) as f:
-        results = json.load(f)["results"]
-    print(f"{'dataset':<13} {'flow matching':>14} {'train s':>8} {'R2':>6} {'zuko NSF':>13}")
-    for r in results:
+print(f"{'dataset':<13} {'flow matching':>14} {'train s':>8} {'steps':>7} {'R2':>6} {'zuko NSF':>13}")
+for name in ["gaussians8", "checkerboard", "rings", "moons"]:
+    path = f"../benchmarks/results/cfm_toys_{name}.json"
+    if os.path.exists(path):
+        with open(path) as f:
+            r = json.load(f)["result"]
         nsf = " / ".join(f"{g:.3f}" for g in r["nsf_zuko_gaps"])
-        print(f"{r['dataset']:<13} {r['gap']:>14.3f} {r['train_seconds']:>8.0f} {r['r2_gap_readme']:>6.3f} {nsf:>13}")
+        row = f"{r['dataset']:<13} {r['gap']:>14.3f} {r['train_seconds']:>8.0f} {r['steps']:>7,} {r['r2_gap_readme']:>6.3f} {nsf:>13}"
+        print(row)
 
 # %% [markdown]
 # ## Summary

@@ -80,7 +80,7 @@ class VelocityField(Module):
         hidden=(120, 120, 120),
         n_frequencies=4,
         n_fourier=16,
-        fourier_scale=2.0,
+        fourier_scale=4.0,
         dtype=DEFAULT_DTYPE,
         rng=None,
     ):
