@@ -42,7 +42,12 @@ from minflow.data.toy2d import get_toy
 
 DATASETS = ("gaussians8", "checkerboard", "rings", "moons")
 R2_README = {"gaussians8": 0.112, "checkerboard": 0.153, "rings": 0.469, "moons": 0.020}  # seed 0, 5,000 steps
-NSF_ZUKO = {"gaussians8": (0.021, 0.019), "checkerboard": (0.094, 0.074), "rings": (0.076, 0.063), "moons": (0.011, 0.008)}
+NSF_ZUKO = {
+    "gaussians8": (0.021, 0.019),
+    "checkerboard": (0.094, 0.074),
+    "rings": (0.076, 0.063),
+    "moons": (0.011, 0.008),
+}
 _EVAL_BATCH = 10_000
 
 
@@ -58,7 +63,11 @@ def mean_nll(model, x, n_steps):
 def run_one(name, args):
     toy = get_toy(name)
     field = VelocityField(
-        2, hidden=tuple(args.hidden), n_fourier=args.n_fourier, fourier_scale=args.fourier_scale, rng=make_rng(args.seed)
+        2,
+        hidden=tuple(args.hidden),
+        n_fourier=args.n_fourier,
+        fourier_scale=args.fourier_scale,
+        rng=make_rng(args.seed),
     )
     model = ContinuousFlowModel(field)
     history = fit_flow_matching(

@@ -88,7 +88,9 @@ def load_minflow_velocity(torch_field, minflow_field):
     ours = list(minflow_field.params.values())
     theirs = list(torch_field.parameters())
     if len(ours) != len(theirs):
-        raise ValueError(f"{len(ours)} minflow parameters against {len(theirs)} PyTorch ones: not the same architecture.")
+        raise ValueError(
+            f"{len(ours)} minflow parameters against {len(theirs)} PyTorch ones: not the same architecture."
+        )
     for a, p in zip(ours, theirs):
         value = torch.from_numpy(a.T.copy() if a.ndim == 2 else a.copy())
         if tuple(value.shape) != tuple(p.shape):

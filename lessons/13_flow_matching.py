@@ -43,12 +43,12 @@
 # %%
 # %matplotlib inline
 import json
-import math
 import os
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from minflow import viz
 from minflow.backend import make_rng
@@ -145,11 +145,12 @@ model = ContinuousFlowModel(VelocityField(2, hidden=HIDDEN, rng=make_rng(0)), n_
 print(f"velocity field: {model.num_params():,} parameters")
 history = fit_flow_matching(model, toy.sample, N_TRAIN, batch_size=512, lr=1e-3, seed=0, progress=False)
 cfm_seconds = history["seconds"]
-print(f"{N_TRAIN} steps in {cfm_seconds:.1f} s; flow matching loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}")
+print(
+    f"{N_TRAIN} steps in {cfm_seconds:.1f} s; flow matching loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}"
+)
 assert np.mean(history["loss"][-5:]) < history["loss"][0]
 
-fig = viz.plot_loss(history, label="batch loss", ylabel="flow matching loss")
-fig
+display(viz.plot_loss(history, label="batch loss", ylabel="flow matching loss"))
 
 # %% [markdown]
 # The loss does not go to zero, and should not: $u = x_1 - x_0$ varies among
@@ -203,10 +204,10 @@ test = toy.sample(N_TEST, make_rng(1_000_003))
 reference = -model.log_prob(test, n_steps=256).astype(np.float64).mean()
 steps_list = [2, 4, 8, 16, 32]
 errors = {"euler": [], "rk4": []}
-for method in errors:
+for method, errs in errors.items():
     for n in steps_list:
         nll = -model.log_prob(test, n_steps=n, method=method).astype(np.float64).mean()
-        errors[method].append(abs(nll - reference))
+        errs.append(abs(nll - reference))
 print("steps  " + "  ".join(f"{n:>9}" for n in steps_list))
 for method, errs in errors.items():
     print(f"{method:<6} " + "  ".join(f"{e:9.2e}" for e in errs))
@@ -214,7 +215,11 @@ for method, errs in errors.items():
 fig, ax = plt.subplots(figsize=(6, 4))
 for method, errs in errors.items():
     ax.loglog(steps_list, np.maximum(errs, 1e-9), "o-", label=method)
-ax.set(xlabel="ODE steps (t from 1 to 0)", ylabel="|NLL - NLL(256 RK4 steps)| (nats)", title="solver steps vs likelihood error")
+ax.set(
+    xlabel="ODE steps (t from 1 to 0)",
+    ylabel="|NLL - NLL(256 RK4 steps)| (nats)",
+    title="solver steps vs likelihood error",
+)
 ax.axhline(1e-3, color="0.5", ls="--", lw=1)
 ax.legend()
 fig.tight_layout()
@@ -229,8 +234,7 @@ assert errors["rk4"][-1] < 1e-3 and errors["rk4"][-1] < errors["euler"][-1]
 # check. Samples run the same ODE forwards, from noise at $t = 0$:
 
 # %%
-fig = viz.plot_ode_warping(model, toy, path=f"{FIGDIR}/13_warping.png", n_points=800 if FAST else 1500)
-fig
+display(viz.plot_ode_warping(model, toy, path=f"{FIGDIR}/13_warping.png", n_points=800 if FAST else 1500))
 
 # %% [markdown]
 # ## 5. Flow matching against RealNVP at equal training time
@@ -379,6 +383,7 @@ check_exercise_3(answer_3)
 # ## Solutions
 #
 # **1.** The line from $x_0$ (at $t = 0$) to $x_1$ (at $t = 1$) and its constant velocity.
+
 
 # %%
 def solution_1(x0, x1, t):

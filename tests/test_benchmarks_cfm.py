@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
-from torch_cfm import TorchVelocityField, load_minflow_velocity, torch_flow_matching_loss, torch_log_prob  # noqa: E402
+from torch_cfm import TorchVelocityField, load_minflow_velocity, torch_flow_matching_loss, torch_log_prob
 
-from minflow.backend import make_rng  # noqa: E402
-from minflow.continuous import ContinuousFlowModel, VelocityField  # noqa: E402
+from minflow.backend import make_rng
+from minflow.continuous import ContinuousFlowModel, VelocityField
 
 
 def random_pair(rng, hidden=(32, 32)):

@@ -69,7 +69,9 @@ class ContinuousFlowModel(Module):
     # -- the two directions ------------------------------------------------
 
     def _solver(self, n_steps, method):
-        return (check_positive_int(n_steps, "n_steps") if n_steps is not None else self.n_steps), (method or self.method)
+        return (check_positive_int(n_steps, "n_steps") if n_steps is not None else self.n_steps), (
+            method or self.method
+        )
 
     def _with_divergence(self, t, state):
         """f(t, (x, logdet)) = (v, div v): the augmented ODE."""
@@ -108,7 +110,9 @@ class ContinuousFlowModel(Module):
         n_steps, method = self._solver(n_steps, method)
         steps = [float(t) * n_steps for t in times]  # the step index of each time
         if any(abs(k - round(k)) > 1e-9 or not 0 <= k <= n_steps for k in steps) or len(set(steps)) != len(steps):
-            raise ValueError(f"times must be distinct multiples of 1/n_steps = 1/{n_steps} in [0, 1]; got {list(times)}.")
+            raise ValueError(
+                f"times must be distinct multiples of 1/n_steps = 1/{n_steps} in [0, 1]; got {list(times)}."
+            )
         wanted = {round(k): i for i, k in enumerate(steps)}  # step index -> position in times
         out = [None] * len(times)
 
@@ -154,7 +158,9 @@ class ContinuousFlowModel(Module):
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{name} must be an array of shape (N, {self.dim}); got {type(x).__name__}.")
         if x.dtype.kind != "f":
-            raise TypeError(f"{name} must be a float array; got dtype {x.dtype}. Convert it, e.g. {name}.astype(numpy.float32).")
+            raise TypeError(
+                f"{name} must be a float array; got dtype {x.dtype}. Convert it, e.g. {name}.astype(numpy.float32)."
+            )
         if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] == 0:
             raise ValueError(f"{name} must have shape (N, {self.dim}) with N >= 1; got {tuple(x.shape)}.")
         if not bool(get_array_module(x).isfinite(x).all()):
@@ -167,4 +173,3 @@ class ContinuousFlowModel(Module):
     def _param_module(self):
         params = self.params
         return get_array_module(next(iter(params.values()))) if params else get_backend()
-

@@ -90,7 +90,11 @@ class VelocityField(Module):
                 raise ValueError(f"VelocityField {name} must be an integer >= {least}; got {value!r}.")
         rng = rng if rng is not None else make_rng(0)
         self.dim, self.hidden = int(dim), tuple(int(k) for k in hidden)
-        self.n_frequencies, self.n_fourier, self.fourier_scale = int(n_frequencies), int(n_fourier), float(fourier_scale)
+        self.n_frequencies, self.n_fourier, self.fourier_scale = (
+            int(n_frequencies),
+            int(n_fourier),
+            float(fourier_scale),
+        )
         self.B = normal((self.dim, self.n_fourier), dtype, rng, scale=self.fourier_scale)  # (D, M), fixed
         sizes = (self.dim + 2 * self.n_fourier + 2 * self.n_frequencies, *self.hidden, self.dim)
         self.net = self.add_child("net", MLP(sizes, activation="silu", last_init="uniform", dtype=dtype, rng=rng))
@@ -123,7 +127,9 @@ class VelocityField(Module):
             )
         t_shape = getattr(t, "shape", ())
         if t_shape not in ((), (x.shape[0],)):
-            raise ValueError(f"t must be a float or an array of shape ({x.shape[0]},), one time per row; got {t_shape}.")
+            raise ValueError(
+                f"t must be a float or an array of shape ({x.shape[0]},), one time per row; got {t_shape}."
+            )
         xp = get_array_module(x)
         g = x @ self.B  # (N, M)
         return xp.concatenate([x, xp.sin(g), xp.cos(g), time_features(t, self.n_frequencies, x)], axis=1), g

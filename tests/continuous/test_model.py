@@ -29,7 +29,7 @@ def trained():
 def test_logdet_matches_slogdet_of_the_jacobian_of_the_solved_map(rng):
     model = random_model(rng)
     x = rng.standard_normal((4, 2))
-    z, logdet = model.forward(x)
+    _, logdet = model.forward(x)
     brute = brute_force_logdet(lambda a: model.forward(a)[0], x)
     assert numpy.abs(brute).min() > 0.05  # the map really changes volume
     numpy.testing.assert_allclose(logdet, brute, atol=1e-6)

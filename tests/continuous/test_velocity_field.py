@@ -36,7 +36,9 @@ def make_field(dim=2, hidden=(8, 7)):
 def test_velocity_field_gradcheck_input_and_every_parameter(dim, xp, rng):
     t = rng.uniform(0, 1, size=6)
     make = make_field(dim)
-    report = assert_block_passes_all_checks(lambda dtype: AtFixedTimes(make(dtype), t), rng.standard_normal((6, dim)), xp)
+    report = assert_block_passes_all_checks(
+        lambda dtype: AtFixedTimes(make(dtype), t), rng.standard_normal((6, dim)), xp
+    )
     assert len(report.rows) == 1 + 6  # the input and the W, b of three Linear layers
 
 
