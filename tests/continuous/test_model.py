@@ -13,7 +13,7 @@ from minflow.viz import density_grid
 
 
 def random_model(rng, n_steps=64, scale=0.4):
-    field = VelocityField(2, hidden=(16, 16), n_frequencies=2, n_fourier=4, dtype=numpy.float64)
+    field = VelocityField(2, hidden=(16, 16), n_frequencies=2, n_fourier=4, fourier_scale=1.0, dtype=numpy.float64)
     return ContinuousFlowModel(randomize_params(field, rng, scale=scale), n_steps=n_steps)
 
 
