@@ -189,6 +189,7 @@ cell = (9.0 / GRID) ** 2
 mass = np.exp(log_q).sum() * cell
 print(f"integral of q over the box: {mass:.4f}")
 assert abs(mass - 1) < 2e-2
+display(viz.plot_density_comparison(model, toy, path=f"{FIGDIR}/13_density_moons.png", n=GRID))
 
 # %% [markdown]
 # ## 4. How many ODE steps?
