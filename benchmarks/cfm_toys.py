@@ -19,7 +19,10 @@ Training wall time is the loop's (sampling included, like R2's demo),
 measured on a shared machine: compare it only with runs of the same session.
 R2's gaps are minflow's README numbers (5,000 steps, seed 0); zuko's NSF
 (5 autoregressive spline transforms, 8 bins) is reference-problems.md,
-section 5 (seeds 0 / 1). Each dataset's result is written to
+section 5 (seeds 0 / 1). Each trained model is saved to
+``--checkpoint-dir``/cfm_<dataset>.npz; a later run with the same settings
+evaluates it from there (e.g. with other --ode-steps) instead of training
+again. Each dataset's result is written to
 ``--out-dir``/cfm_toys_<dataset>.json (so datasets can run in separate
 processes); ``--table`` prints the Markdown table of those files.
 """
@@ -36,6 +39,7 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minflow.backend import make_rng
+from minflow.checkpoint import load_checkpoint, save_checkpoint
 from minflow.commands.demo import TEST_SEED
 from minflow.continuous import ContinuousFlowModel, VelocityField, fit_flow_matching
 from minflow.data.toy2d import get_toy
@@ -70,9 +74,18 @@ def run_one(name, args):
         rng=make_rng(args.seed),
     )
     model = ContinuousFlowModel(field)
-    history = fit_flow_matching(
-        model, toy.sample, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False
-    )
+    checkpoint = os.path.join(args.checkpoint_dir, f"cfm_{name}.npz")
+    if os.path.exists(checkpoint):  # evaluate a model trained by an earlier run of the same settings
+        extra = load_checkpoint(checkpoint, model)
+        history = {"seconds": extra["train_seconds"], "loss": [extra["final_loss"]]}
+        if extra["steps"] != args.steps:
+            raise SystemExit(f"{checkpoint} was trained for {extra['steps']} steps, not {args.steps}; delete it.")
+    else:
+        history = fit_flow_matching(
+            model, toy.sample, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False
+        )
+        extra = {"steps": args.steps, "train_seconds": history["seconds"], "final_loss": history["loss"][-1]}
+        save_checkpoint(checkpoint, model, extra=dict(extra, dataset=name))
     test = toy.sample(args.test_samples, make_rng(TEST_SEED))  # (M, 2) float32, the demo's test set
     start = time.perf_counter()
     nll = mean_nll(model, test, args.ode_steps)
@@ -147,9 +160,14 @@ def main(argv=None):
     parser.add_argument("--n-fourier", type=int, default=16)
     parser.add_argument("--fourier-scale", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ode-steps", type=int, default=64, help="RK4 steps for the test NLL")
+    parser.add_argument("--ode-steps", type=int, default=32, help="RK4 steps for the test NLL")
     parser.add_argument("--test-samples", type=int, default=100_000)
-    parser.add_argument("--check-samples", type=int, default=20_000, help="points for the 2x-steps check")
+    parser.add_argument("--check-samples", type=int, default=10_000, help="points for the 2x-steps check")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default="runs/cfm_toys",
+        help="trained models are saved here as cfm_<dataset>.npz, and evaluated from there if present",
+    )
     parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     parser.add_argument("--table", action="store_true", help="only print the table of the results in --out-dir")
     args = parser.parse_args(argv)
