@@ -693,8 +693,13 @@ def animate_ode_warping(
     points, lines = _ode_states(model, z, _grid_lines(latent_box, n_lines), times)
     colours = _point_colours(points[-1][:, 0], toy.box)
     limits = _square_limits(numpy.concatenate(points), pad=0.05, quantile=0.3)
-    # one entry per frame: the index k of the state at t = k / n_steps
-    timeline = [0] * int(hold) + list(range(1, n_steps + 1)) + [n_steps] * int(hold) + list(range(n_steps - 1, -1, -1))
+    # one entry per frame: (k, caption), the state at t = k / n_steps
+    timeline = (
+        [(0, "noise")] * int(hold)
+        + [(k, "noise → data") for k in range(1, n_steps + 1)]
+        + [(n_steps, "data")] * int(hold)
+        + [(k, "data → noise") for k in range(n_steps - 1, -1, -1)]
+    )
     with matplotlib.rc_context(STYLE):
         fig = _new_figure(5.4, 6.0)
         ax = fig.add_axes([0.04, 0.2, 0.92, 0.68])
@@ -704,12 +709,12 @@ def animate_ode_warping(
         _clean_panel(ax, limits)
         caption = ax.set_title("", fontsize=17, pad=10)
         fig.suptitle(title or f"{toy.name}: flow matching, noise to data", fontsize=15, y=0.975)
-        bar = fig.add_axes([0.08, 0.08, 0.84, 0.03])
+        bar = fig.add_axes([0.08, 0.1, 0.84, 0.03])
         bar.set_xlim(0, 1)
         bar.set_ylim(0, 1)
         bar.set_yticks([])
         bar.set_xticks([0, 0.5, 1])
-        bar.set_xticklabels(["t = 0 (noise)", "0.5", "t = 1 (data)"])
+        bar.set_title("t   (0: noise, 1: data)", fontsize=12, pad=4)
         bar.add_patch(Rectangle((0, 0), 1, 1, facecolor="0.93", edgecolor="none"))
         done = Rectangle((0, 0), 0, 1, facecolor="#b5367a", edgecolor="none")
         bar.add_patch(done)
@@ -722,11 +727,10 @@ def animate_ode_warping(
         writer = PillowWriter(fps=int(fps))
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with writer.saving(fig, path, dpi):
-            for i, k in enumerate(timeline):
+            for i, (k, text) in enumerate(timeline):
                 cloud.set_offsets(points[k])
                 grid.set_segments(lines[k])
-                direction = "noise → data" if i < len(timeline) // 2 else "data → noise"
-                caption.set_text(f"t = {times[k]:.2f}   {direction}")
+                caption.set_text(f"t = {times[k]:.2f}   {text}")
                 done.set_width(times[k])
                 elapsed.set_width((i + 1) / len(timeline))  # every frame differs, so the GIF merges none
                 writer.grab_frame()
