@@ -1,4 +1,4 @@
-"""Tests for minflow/continuous/model.py: the likelihood of a continuous flow, its samples and checkpoints."""
+"""Tests for minflow/continuous/model.py (named apart from tests/test_model.py): the likelihood of a continuous flow, its samples and checkpoints."""
 
 import numpy
 import pytest
