@@ -126,3 +126,18 @@ def test_demo_diverging_run_is_an_error_with_exit_code_2(tmp_path, capsys):
     assert code == 2
     assert "Training diverged at step" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # no figures of a broken model
+
+
+def test_demo_cfm_writes_json_and_figures(tmp_path):
+    out, result = tmp_path / "figs", tmp_path / "c.json"
+    code = main(
+        ["demo", "--model", "cfm", "--dataset", "moons", "--steps", "20", "--ode-steps", "8", "--out", str(out),
+         "--json", str(result), "--no-progress", "--test-samples", "500"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(result.read_text())
+    assert data["model"] == "cfm" and data["ode_steps"] == 8
+    assert data["gap"] == pytest.approx(data["test_nll"] - data["entropy"], abs=1e-12)
+    assert 2.4 < data["test_nll"] < 6.0  # 20 steps: above H(moons), not far from the untrained field
+    for kind in FIGURE_KINDS:
+        assert (out / f"demo_cfm_moons_{kind}.png").exists(), kind

@@ -67,3 +67,13 @@ def test_warp_help_documents_every_option(capsys):
     for option in ["--dataset", "--out", "--steps", "--batch-size", "--lr", "--seed", "--frames", "--hold", "--fps",
                    "--points", "--dpi", "--density", "--checkpoint", "--no-progress"]:  # fmt: skip
         assert option in text
+
+
+def test_warp_cfm_writes_one_frame_per_ode_step_and_reuses_its_checkpoint(tmp_path, capsys):
+    out, ckpt = tmp_path / "cfm.gif", tmp_path / "cfm.npz"
+    args = ["warp", "--model", "cfm", "--ode-steps", "4", "--out", str(out), "--checkpoint", str(ckpt), *FAST]
+    assert main(args) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 2 * (1 + 4)
+    assert main(args) == 0
+    assert f"loaded from {ckpt}" in capsys.readouterr().out

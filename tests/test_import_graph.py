@@ -32,6 +32,7 @@ FLOORS = {
     "train": 6,
     "viz": 6,
     "zoo": 7,
+    "continuous": 7,
     "commands": 8,
     "__main__": 9,
     "__init__": 9,

@@ -12,6 +12,12 @@ samples come from the fixed seed ``TEST_SEED``, apart from the training
 stream. Figures go to ``--out`` as ``demo_<dataset>_<kind>.png`` with kind
 in density, samples, warping, loss; ``--json`` writes the numbers and
 ``--checkpoint`` the trained model (``warp --checkpoint`` animates it).
+
+``--model cfm`` trains a continuous flow by flow matching instead
+(``minflow.continuous``: a 34,442-parameter velocity field, the same data
+recipe, log q by RK4 with ``--ode-steps`` steps); its figures are named
+``demo_cfm_<dataset>_<kind>.png`` and the warping figure shows the flow
+along t.
 """
 
 import math
@@ -24,11 +30,12 @@ from ..metrics import dataset_nll
 from . import add_training_args, fit_toy, positive_int, write_json
 from .paths import RUNS, check_output_file, check_output_folder
 
-__all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
+__all__ = ["FIGURE_KINDS", "MODELS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
 
 FIGURE_KINDS = ("density", "samples", "warping", "loss")
 TEST_SEED = 1_000_003  # held-out samples: one fixed stream, never the training one
 _EVAL_BATCH = 10_000
+MODELS = ("r2", "cfm")  # RealNVP (R2) or a continuous flow trained by flow matching
 
 
 def add_parser(subparsers):
@@ -46,6 +53,19 @@ def add_parser(subparsers):
         choices=list(TOY_DENSITIES),
         default="moons",
         help="toy density (default: %(default)s); pinwheel and spirals are sample-only: no entropy, no gap",
+    )
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="r2",
+        help="r2: RealNVP, 8 affine couplings; cfm: a velocity field trained by flow matching (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ode-steps",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="--model cfm: RK4 steps from noise to data for the likelihood and samples (default: %(default)s)",
     )
     add_training_args(parser, seed_help="seed of the initial weights and the training stream")
     parser.add_argument(
@@ -91,23 +111,49 @@ def _check_paths(args):
         check_output_file(args.checkpoint, "--checkpoint", example="r2.npz")
 
 
+def _train_cfm(toy, args):
+    """A ContinuousFlowModel trained by flow matching with the demo's recipe; (model, history)."""
+    from ..continuous import ContinuousFlowModel, VelocityField, fit_flow_matching
+
+    model = ContinuousFlowModel(VelocityField(2, rng=make_rng(args.seed)), n_steps=args.ode_steps)
+    print(
+        f"flow matching (velocity field MLP 42-120-120-120-2, {model.num_params():,} parameters) on {toy.name}: "
+        f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}; RK4 {args.ode_steps} steps"
+    )
+    history = fit_flow_matching(
+        model,
+        toy.sample,
+        args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.no_progress,
+        desc=f"flow matching on {toy.name}",
+    )
+    return model, history
+
+
 def run(args):
     from .. import viz
     from ..zoo import realnvp_2d
 
     _check_paths(args)
     toy = get_toy(args.dataset)
-    model = realnvp_2d(seed=args.seed)
-    print(
-        f"R2 (RealNVP, 8 affine couplings, {model.num_params():,} parameters) on {toy.name}: "
-        f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}"
-    )
-    history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
+    if args.model == "cfm":
+        model, history = _train_cfm(toy, args)
+    else:
+        model = realnvp_2d(seed=args.seed)
+        print(
+            f"R2 (RealNVP, 8 affine couplings, {model.num_params():,} parameters) on {toy.name}: "
+            f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}"
+        )
+        history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
     seconds = history["seconds"]
     nll = evaluate_nll(model, toy, args.test_samples)
     entropy = toy.entropy
     gap = nll - entropy if entropy is not None else None
     results = {
+        "model": args.model,
         "dataset": toy.name,
         "seed": args.seed,
         "steps": args.steps,
@@ -121,6 +167,8 @@ def run(args):
         "seconds": seconds,
         "ms_per_step": 1000.0 * seconds / args.steps,
     }
+    if args.model == "cfm":
+        results["ode_steps"] = args.ode_steps
     if not math.isfinite(nll):
         print(f"warning: the test NLL is {nll}: the model gives zero density to some held-out samples.")
 
@@ -133,15 +181,23 @@ def run(args):
         print(f"  NLL - H     {gap:.4f} nats (= KL(p || q) up to Monte Carlo error)")
 
     if args.checkpoint:
-        save_checkpoint(args.checkpoint, model, extra={"dataset": toy.name, "steps": args.steps, "seed": args.seed})
+        extra = {"dataset": toy.name, "steps": args.steps, "seed": args.seed, "model": args.model}
+        save_checkpoint(args.checkpoint, model, extra=extra)
         results["checkpoint"] = args.checkpoint
         print(f"  checkpoint  {args.checkpoint}")
     if not args.no_figures:
-        paths = {kind: os.path.join(args.out, f"demo_{toy.name}_{kind}.png") for kind in FIGURE_KINDS}
+        prefix = "demo_cfm" if args.model == "cfm" else "demo"
+        paths = {kind: os.path.join(args.out, f"{prefix}_{toy.name}_{kind}.png") for kind in FIGURE_KINDS}
         viz.plot_density_comparison(model, toy, paths["density"], gap=gap)
         viz.plot_samples(model, toy, rng=make_rng(args.seed), path=paths["samples"])
-        viz.plot_warping(model, toy, paths["warping"], rng=make_rng(args.seed))
-        viz.plot_loss(history, paths["loss"], entropy=entropy)
+        if args.model == "cfm":
+            viz.plot_ode_warping(model, toy, paths["warping"], rng=make_rng(args.seed))
+        else:
+            viz.plot_warping(model, toy, paths["warping"], rng=make_rng(args.seed))
+        if args.model == "cfm":  # the flow matching loss is a regression error, not an NLL: no entropy line
+            viz.plot_loss(history, paths["loss"], label="batch loss", ylabel="flow matching loss")
+        else:
+            viz.plot_loss(history, paths["loss"], entropy=entropy)
         results["figures"] = paths
         print("  figures     " + ", ".join(paths.values()))
     if args.json:

@@ -10,6 +10,10 @@ external programs.
 Checkpoint: a ``minflow.checkpoint`` file of the model, with the dataset,
 steps and seed in its ``extra``; written after training when
 ``--checkpoint PATH`` does not exist yet, read when it does.
+
+``--model cfm`` animates a continuous flow trained by flow matching
+instead: one frame per RK4 step (``--ode-steps``) along t, from noise to
+data and back (``viz.animate_ode_warping``).
 """
 
 import os
@@ -37,6 +41,19 @@ def add_parser(subparsers):
         "--dataset", choices=list(TOY_DENSITIES), default="moons", help="toy density (default: %(default)s)"
     )
     parser.add_argument("--out", metavar="PATH", help=f"GIF to write (default: {RUNS}/warp/warp_<dataset>.gif)")
+    parser.add_argument(
+        "--model",
+        choices=("r2", "cfm"),
+        default="r2",
+        help="r2: RealNVP, layer by layer; cfm: flow matching, along t (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ode-steps",
+        type=positive_int,
+        default=48,
+        metavar="N",
+        help="--model cfm: RK4 steps from noise to data, one frame each (default: %(default)s)",
+    )
     add_training_args(parser, seed_help="seed of the weights, the training stream and the drawn points")
     parser.add_argument(
         "--frames",
@@ -78,14 +95,42 @@ def add_parser(subparsers):
     return parser
 
 
-def _load_trained(model, path, dataset):
+def _load_trained(model, path, dataset, name="R2"):
     """Restore ``model`` from the checkpoint at ``path``; a clear error if it was trained on another dataset."""
     extra = load_checkpoint(path, model)
     if extra.get("dataset") != dataset:
         raise CheckpointError(
-            f"Checkpoint {path} holds R2 trained on {extra.get('dataset')!r}, not {dataset!r}. "
+            f"Checkpoint {path} holds {name} trained on {extra.get('dataset')!r}, not {dataset!r}. "
             "Pass the matching --dataset, or another --checkpoint path to train a new model."
         )
+
+
+def _run_cfm(args, toy, out):
+    """The --model cfm branch: train (or load) a flow matching model, animate it along t."""
+    from .. import viz
+    from ..continuous import ContinuousFlowModel, VelocityField, fit_flow_matching
+
+    model = ContinuousFlowModel(VelocityField(2, rng=make_rng(args.seed)), n_steps=args.ode_steps)
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        _load_trained(model, args.checkpoint, toy.name, name="a flow matching model")
+        print(f"flow matching on {toy.name}: loaded from {args.checkpoint}")
+    else:
+        print(f"flow matching on {toy.name}: training {args.steps:,} steps (batch {args.batch_size}, lr {args.lr:g})")
+        history = fit_flow_matching(
+            model, toy.sample, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+            progress=not args.no_progress, desc=f"flow matching on {toy.name}",
+        )  # fmt: skip
+        print(f"  trained in {history['seconds']:.1f} s, last batch loss {history['loss'][-1]:.3f}")
+        if args.checkpoint:
+            extra = {"dataset": toy.name, "steps": args.steps, "seed": args.seed, "model": "cfm"}
+            save_checkpoint(args.checkpoint, model, extra=extra)
+            print(f"  saved {args.checkpoint}")
+    n_frames = viz.animate_ode_warping(
+        model, toy, out, hold=args.hold, fps=args.fps, n_points=args.points, rng=make_rng(args.seed), dpi=args.dpi,
+        title=f"flow matching on {toy.name}: dx/dt = v(x, t)",
+    )  # fmt: skip
+    print(f"  wrote {out}: {n_frames} frames, {n_frames / args.fps:.1f} s at {args.fps} fps")
+    return 0
 
 
 def run(args):
@@ -93,11 +138,14 @@ def run(args):
     from ..zoo import realnvp_2d
 
     toy = get_toy(args.dataset)
-    out = args.out or os.path.join(RUNS, "warp", f"warp_{toy.name}.gif")
-    check_output_file(out, "--out", example=f"warp_{toy.name}.gif")
+    name = f"warp_cfm_{toy.name}.gif" if args.model == "cfm" else f"warp_{toy.name}.gif"
+    out = args.out or os.path.join(RUNS, "warp", name)
+    check_output_file(out, "--out", example=name)
     trained = args.checkpoint and check_readable_file(args.checkpoint, "--checkpoint")
     if args.checkpoint and not trained:
-        check_output_file(args.checkpoint, "--checkpoint", example="r2.npz")
+        check_output_file(args.checkpoint, "--checkpoint", example=f"{args.model}.npz")
+    if args.model == "cfm":
+        return _run_cfm(args, toy, out)
     model = realnvp_2d(seed=args.seed)
     if trained:
         _load_trained(model, args.checkpoint, toy.name)

@@ -4,7 +4,7 @@ A building block maps ``y = block.forward(x)`` and ``dx = block.backward(dy)``;
 it is not invertible and knows nothing about flows.
 """
 
-from .activations import LeakyReLU, ReLU, Tanh
+from .activations import LeakyReLU, ReLU, SiLU, Tanh
 from .attention import CausalSelfAttention
 from .causal_transformer import CausalTransformer
 from .conv2d import Conv2d
@@ -38,6 +38,7 @@ __all__ = [
     "ReLU",
     "ResNet",
     "ResidualBlock",
+    "SiLU",
     "Tanh",
     "TransformerBlock",
     "patchify",

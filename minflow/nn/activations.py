@@ -3,6 +3,12 @@
     ReLU:       y = max(x, 0)              dy/dx = 1[x > 0]
     LeakyReLU:  y = x if x > 0 else a x    dy/dx = 1 if x > 0 else a
     Tanh:       y = tanh(x)                dy/dx = 1 - y^2
+    SiLU:       y = x sigmoid(x)           dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)
+
+SiLU (Hendrycks & Gimpel 2016, arXiv:1606.08415; Elfwing et al. 2017,
+arXiv:1702.03118) is smooth: a network built from it has continuous
+derivatives of every order, which a velocity field needs when its
+divergence (a first derivative) is integrated and differentiated again.
 
 Each keeps the least it needs for backward (a mask or the output), never x
 itself when the output will do. ReLU keeps its output: the layer after it
@@ -10,10 +16,10 @@ itself when the output will do. ReLU keeps its output: the layer after it
 so the cache costs no memory of its own, and y > 0 exactly where x > 0.
 """
 
-from ..backend import get_array_module
+from ..backend import get_array_module, sigmoid
 from .module import Module
 
-__all__ = ["LeakyReLU", "ReLU", "Tanh"]
+__all__ = ["LeakyReLU", "ReLU", "SiLU", "Tanh"]
 
 
 class ReLU(Module):
@@ -63,3 +69,26 @@ class Tanh(Module):
     def backward(self, dy):
         y = self._take_cache("forward", "backward")
         return dy * (1 - y * y)
+
+
+class SiLU(Module):
+    """y = x sigmoid(x) (also called swish). Shapes: any -> same. Caches: x (dy/dx needs it, not only y).
+
+    ``derivative(x)`` gives dy/dx elementwise without touching the cache:
+    forward-mode passes (a velocity field's divergence) push tangents
+    through it as dy_tangent = derivative(x) * dx_tangent.
+    """
+
+    def forward(self, x):
+        self._save_cache("forward", x)
+        return x * sigmoid(x)
+
+    @staticmethod
+    def derivative(x):
+        """dy/dx = s + x s (1 - s) = s (1 + x (1 - s)), s = sigmoid(x); shape of x."""
+        s = sigmoid(x)
+        return s * (1 + x * (1 - s))
+
+    def backward(self, dy):
+        x = self._take_cache("forward", "backward")
+        return dy * self.derivative(x)

@@ -6,13 +6,13 @@ with L = len(sizes) - 2 the index of the last Linear layer (no activation after 
 """
 
 from ..backend import DEFAULT_DTYPE, make_rng
-from .activations import LeakyReLU, ReLU, Tanh
+from .activations import LeakyReLU, ReLU, SiLU, Tanh
 from .linear import Linear
 from .module import Module
 
 __all__ = ["ACTIVATIONS", "MLP"]
 
-ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh}
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "silu": SiLU}
 
 
 class MLP(Module):
@@ -20,7 +20,7 @@ class MLP(Module):
 
     Args:
         sizes: layer widths, e.g. (1, 64, 64, 2) for 1 -> 64 -> 64 -> 2.
-        activation: "relu", "leaky_relu" or "tanh", between linear layers.
+        activation: "relu", "leaky_relu", "tanh" or "silu", between linear layers.
         init: init of the hidden linear layers (see ``Linear``).
         last_init: init of the last linear layer; "zeros" makes a coupling
             start as the identity map.

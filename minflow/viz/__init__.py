@@ -2,7 +2,8 @@
 
 One file per kind of picture: ``plots2d`` (densities, samples, loss),
 ``warping`` (the flow layer by layer), ``animation`` (the same as a GIF),
-``images`` (grids of small images);
+``images`` (grids of small images), ``ode_warping`` (a continuous flow
+along t, as panels and as a GIF);
 ``style`` holds the colours, the projector style and the figure plumbing.
 
 Every plotting function takes a model (a ``FlowModel`` on 2D data) and/or a
@@ -24,6 +25,7 @@ Conventions:
 
 from .animation import animate_warping
 from .images import show_images, tile_images
+from .ode_warping import animate_ode_warping, plot_ode_warping
 from .plots2d import density_grid, plot_density_comparison, plot_loss, plot_samples
 from .style import DENSITY_CMAP, POINT_CMAP, STYLE, save_figure
 from .warping import plot_warping
@@ -32,10 +34,12 @@ __all__ = [
     "DENSITY_CMAP",
     "POINT_CMAP",
     "STYLE",
+    "animate_ode_warping",
     "animate_warping",
     "density_grid",
     "plot_density_comparison",
     "plot_loss",
+    "plot_ode_warping",
     "plot_samples",
     "plot_warping",
     "save_figure",

@@ -137,7 +137,7 @@ def plot_samples(model, toy, n=2000, rng=None, path=None):
     return _finish(fig, path)
 
 
-def plot_loss(history, path=None, entropy=None, smooth=None):
+def plot_loss(history, path=None, entropy=None, smooth=None, label="batch NLL", ylabel="NLL (nats)"):
     """The training loss (mean NLL per batch, nats) against the step.
 
     Args:
@@ -145,6 +145,7 @@ def plot_loss(history, path=None, entropy=None, smooth=None):
         path: save the figure there as PNG if given.
         entropy: H(p) in nats, drawn as the lower bound of the expected NLL.
         smooth: moving-average window in logged points (default ~1/25 of them).
+        label, ylabel: what the loss is (e.g. "batch flow matching loss", for a loss that is not an NLL).
     """
     steps = numpy.asarray(history["step"], dtype=numpy.float64)
     loss = numpy.asarray(history["loss"], dtype=numpy.float64)
@@ -154,7 +155,7 @@ def plot_loss(history, path=None, entropy=None, smooth=None):
     with matplotlib.rc_context(STYLE):
         fig = _new_figure(8.0, 4.8)
         ax = fig.subplots()
-        ax.plot(steps, loss, color=_SAMPLE_COLOR, alpha=0.3, linewidth=1.0, label="batch NLL")
+        ax.plot(steps, loss, color=_SAMPLE_COLOR, alpha=0.3, linewidth=1.0, label=label)
         if window > 1 and steps.size > window:
             kernel = numpy.ones(window) / window
             smoothed = numpy.convolve(loss, kernel, mode="valid")  # (S - window + 1,)
@@ -162,7 +163,7 @@ def plot_loss(history, path=None, entropy=None, smooth=None):
         if entropy is not None:
             ax.axhline(entropy, color="#b5367a", linestyle="--", linewidth=1.8, label=f"entropy H(p) = {entropy:.3f}")
         ax.set_xlabel("training step")
-        ax.set_ylabel("NLL (nats)")
+        ax.set_ylabel(ylabel)
         ax.set_title("training loss")
         ax.grid(alpha=0.25)
         # Start the y axis near the bottom of the curve: the first steps are far above.
