@@ -23,7 +23,7 @@ Parts:
             its ms per step as the command reports it, ``--threads 0``
             against the default; the four cells in turn, ``--rounds`` times
             (median);
-    lesson  lesson 03 in fast mode (``MINFLOW_FAST=1``), executed with
+    lesson  lesson 02 (coupling layers) in fast mode (``MINFLOW_FAST=1``), executed with
             nbclient, seconds from the kernel's start to the last cell; a first cell
             ``minflow.set_threads(...)`` is inserted into a copy (the policy)
             or ``set_threads(0)`` (the default); the four cells in turn,
@@ -60,7 +60,7 @@ BLOCK = {"r2": 10, "p2": 10, "d8": 2}  # steps of one policy before switching to
 WARMUP = 3  # untimed steps of each policy first
 POLICIES = ("default", "policy")
 CONDITIONS = ("idle", "busy")
-LESSON = os.path.join(ROOT, "lessons", "03_coupling_layers.ipynb")
+LESSON = os.path.join(ROOT, "lessons", "02_coupling_layers.ipynb")
 CAPS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -182,7 +182,9 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models of the steps part")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply the timed steps (quick runs: 0.05)")
     parser.add_argument("--demo-steps", type=int, default=200, help="steps of each demo run (default 200)")
-    parser.add_argument("--lesson", default=LESSON, help="the notebook of the lesson part (default: lesson 03)")
+    parser.add_argument(
+        "--lesson", default=LESSON, help="the notebook of the lesson part (default: lesson 02, coupling layers)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="runs of each cell in the demo and lesson parts")
     parser.add_argument("--busy-limit", type=float, default=3600, help="seconds after which the busy process ends")
     parser.add_argument("--json", help="write the results as JSON here")
