@@ -11,7 +11,9 @@ where H(p) is the exact density's entropy (``toy.entropy``). Held-out
 samples come from the fixed seed ``TEST_SEED``, apart from the training
 stream. Figures go to ``--out`` as ``demo_<dataset>_<kind>.png`` with kind
 in density, samples, warping, loss; ``--json`` writes the numbers and
-``--checkpoint`` the trained model (``warp --checkpoint`` animates it).
+``--checkpoint`` the trained model (``warp --checkpoint`` animates R2's).
+``--model`` trains another flow of R2's size by the same recipe: maf, nsf
+(spline couplings) or nsf_ar (spline autoregressive), see ``DEMO_MODELS``.
 """
 
 import math
@@ -24,7 +26,15 @@ from ..metrics import dataset_nll
 from . import add_training_args, fit_toy, positive_int, write_json
 from .paths import RUNS, check_output_file, check_output_folder
 
-__all__ = ["FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
+__all__ = ["DEMO_MODELS", "FIGURE_KINDS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
+
+# --model name -> (zoo builder, one-line description); every model has at most 40,000 parameters
+DEMO_MODELS = {
+    "realnvp": ("realnvp_2d", "R2 (RealNVP, 8 affine couplings)"),
+    "maf": ("maf_2d", "MAF (8 affine autoregressive layers)"),
+    "nsf": ("nsf_2d", "NSF (6 rational-quadratic spline couplings)"),
+    "nsf_ar": ("nsf_ar_2d", "NSF-AR (autoregressive NSF: 5 spline MAF layers)"),
+}
 
 FIGURE_KINDS = ("density", "samples", "warping", "loss")
 TEST_SEED = 1_000_003  # held-out samples: one fixed stream, never the training one
@@ -34,11 +44,12 @@ _EVAL_BATCH = 10_000
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="train RealNVP (R2) on a 2D toy density; report test NLL - entropy; draw figures",
+        help="train RealNVP (R2, or --model) on a 2D toy density; report test NLL - entropy; draw figures",
         description=(
             "Train the R2 RealNVP (8 affine couplings) on fresh samples of a 2D toy density, report the "
             "test NLL on held-out samples, the true entropy H(p) and the gap NLL - H = KL(p || q), and "
-            "write figures demo_<dataset>_{density,samples,warping,loss}.png."
+            "write figures demo_<dataset>_{density,samples,warping,loss}.png. --model trains MAF or a neural spline "
+            "flow of the same size instead."
         ),
     )
     parser.add_argument(
@@ -46,6 +57,12 @@ def add_parser(subparsers):
         choices=list(TOY_DENSITIES),
         default="moons",
         help="toy density (default: %(default)s); pinwheel and spirals are sample-only: no entropy, no gap",
+    )
+    parser.add_argument(
+        "--model",
+        choices=list(DEMO_MODELS),
+        default="realnvp",
+        help="the flow: " + "; ".join(f"{k}: {v[1]}" for k, v in DEMO_MODELS.items()) + " (default: %(default)s)",
     )
     add_training_args(parser, seed_help="seed of the initial weights and the training stream")
     parser.add_argument(
@@ -92,23 +109,24 @@ def _check_paths(args):
 
 
 def run(args):
-    from .. import viz
-    from ..zoo import realnvp_2d
+    from .. import viz, zoo
 
     _check_paths(args)
     toy = get_toy(args.dataset)
-    model = realnvp_2d(seed=args.seed)
+    builder, label = DEMO_MODELS[args.model]
+    model = getattr(zoo, builder)(seed=args.seed)
     print(
-        f"R2 (RealNVP, 8 affine couplings, {model.num_params():,} parameters) on {toy.name}: "
+        f"{label[:-1]}, {model.num_params():,} parameters) on {toy.name}: "
         f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}"
     )
-    history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
+    history = fit_toy(model, toy, args, desc=f"{label.split()[0]} on {toy.name}")
     seconds = history["seconds"]
     nll = evaluate_nll(model, toy, args.test_samples)
     entropy = toy.entropy
     gap = nll - entropy if entropy is not None else None
     results = {
         "dataset": toy.name,
+        "model": args.model,
         "seed": args.seed,
         "steps": args.steps,
         "batch_size": args.batch_size,
@@ -133,7 +151,11 @@ def run(args):
         print(f"  NLL - H     {gap:.4f} nats (= KL(p || q) up to Monte Carlo error)")
 
     if args.checkpoint:
-        save_checkpoint(args.checkpoint, model, extra={"dataset": toy.name, "steps": args.steps, "seed": args.seed})
+        save_checkpoint(
+            args.checkpoint,
+            model,
+            extra={"dataset": toy.name, "model": args.model, "steps": args.steps, "seed": args.seed},
+        )
         results["checkpoint"] = args.checkpoint
         print(f"  checkpoint  {args.checkpoint}")
     if not args.no_figures:
