@@ -43,3 +43,14 @@ def test_torch_twin_has_the_same_log_prob(twins, name, build, twin_args):
     x = 2.5 * numpy.random.default_rng(1).standard_normal((64, 2))  # tails included (B = 5)
     log_q = twin.log_prob(torch.from_numpy(x)).detach().numpy()
     numpy.testing.assert_allclose(log_q, model.log_prob(x), rtol=1e-10, atol=1e-10)
+
+
+def test_iaf_vs_planar_step_times_both_models(tmp_path):
+    import json
+    import subprocess
+
+    path = tmp_path / "s.json"
+    script = os.path.join(BENCHMARKS, "iaf_vs_planar_step.py")
+    subprocess.run([sys.executable, script, "--pairs", "3", "--json", str(path)], check=True, capture_output=True)
+    out = json.loads(path.read_text())
+    assert out["pairs"] == 3 and out["iaf_2d_ms"] > 0 and out["planar_32_ms"] > 0 and out["ratio"] > 0

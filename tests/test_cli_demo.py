@@ -141,3 +141,36 @@ def test_demo_cfm_writes_json_and_figures(tmp_path):
     assert 2.4 < data["test_nll"] < 6.0  # 20 steps: above H(moons), not far from the untrained field
     for kind in FIGURE_KINDS:
         assert (out / f"demo_cfm_moons_{kind}.png").exists(), kind
+
+
+@pytest.mark.parametrize("name", ["maf", "nsf", "nsf_ar"])
+def test_demo_trains_the_model_named_by_model(name, tmp_path, capsys):
+    from minflow import zoo
+    from minflow.checkpoint import load_checkpoint
+    from minflow.commands.demo import DEMO_MODELS
+
+    result, ckpt = tmp_path / "r.json", tmp_path / "m.npz"
+    argv = ["demo", "--model", name, "--steps", "5", "--no-progress", "--test-samples", "500", "--no-figures"]
+    assert main(argv + ["--json", str(result), "--checkpoint", str(ckpt)]) == 0
+    data = json.loads(result.read_text())
+    assert data["model"] == name and data["steps"] == 5
+    assert 2.39 < data["test_nll"] < 6.0  # 5 steps: above H(moons), near the untrained fit
+    model = getattr(zoo, DEMO_MODELS[name][0])(seed=3)
+    assert load_checkpoint(ckpt, model)["model"] == name  # the checkpoint holds this architecture's weights
+    assert evaluate_nll(model, get_toy("moons"), 500) == pytest.approx(data["test_nll"], abs=1e-6)
+    assert f"{model.num_params():,} parameters" in capsys.readouterr().out
+
+
+def test_demo_draws_the_figures_of_an_autoregressive_model(tmp_path):
+    out = tmp_path / "figs"
+    argv = ["demo", "--model", "maf", "--steps", "3", "--no-progress", "--test-samples", "500", "--out", str(out)]
+    assert main(argv) == 0
+    for kind in FIGURE_KINDS:
+        assert matplotlib.image.imread(out / f"demo_maf_moons_{kind}.png").shape[0] > 100
+
+
+def test_demo_rejects_an_unknown_model(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["demo", "--model", "glow"])
+    assert err.value.code == 2
+    assert "--model" in capsys.readouterr().err

@@ -89,3 +89,30 @@ def test_nll_to_bpd():
     # a uniform density on [0, 1)^64 (log q = 0) is log2(17) bits per dimension
     assert nll_to_bpd(0.0) == pytest.approx(math.log2(17))
     assert nll_to_bpd(-64 * math.log(17)) == pytest.approx(0.0)
+
+
+def test_digits_spline_transformer_trains_d8_with_spline_couplings(tmp_path):
+    from minflow.zoo import d8
+
+    opts = ["--epochs", "1", "--train-size", "64", "--eval-draws", "1", "--no-figures", "--transformer", "spline"]
+    results, _ = run_digits(tmp_path, "spline", *opts)
+    assert results["config"]["transformer"] == "spline"
+    assert results["n_params"] == d8(hidden=4, n_blocks=1, transformer="spline").num_params()
+    assert results["n_params"] != d8(hidden=4, n_blocks=1).num_params()
+    assert 3.0 < results["test_bpd"][0] < 8.0  # a tiny model after one epoch of 64 images
+
+
+def test_digits_resume_refuses_another_transformer(tmp_path, capsys):
+    ckpt = str(tmp_path / "c.npz")
+    opts = ["--train-size", "64", "--checkpoint", ckpt, "--no-figures", "--eval-draws", "1"]
+    run_digits(tmp_path, "a", "--epochs", "1", *opts)
+    assert main(["digits", *TINY, "--epochs", "2", "--transformer", "spline", "--resume", *opts]) == 2
+    err = capsys.readouterr().err
+    assert "'transformer': 'affine'" in err and "same options" in err  # the settings, before any weight mismatch
+
+
+def test_digits_rejects_an_unknown_transformer(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["digits", "--transformer", "additive"])
+    assert err.value.code == 2
+    assert "--transformer" in capsys.readouterr().err

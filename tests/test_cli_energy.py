@@ -15,7 +15,7 @@ from minflow.commands.figure3 import COLUMNS
 from minflow.data.energy import LOG_Z
 
 
-@pytest.mark.parametrize("flow, layers", [("planar", "2"), ("radial", "3"), ("realnvp", "2")])
+@pytest.mark.parametrize("flow, layers", [("planar", "2"), ("radial", "3"), ("realnvp", "2"), ("iaf", "2")])
 def test_cli_energy_writes_json_and_figure(flow, layers, tmp_path, capsys):
     result, figure = tmp_path / "r.json", tmp_path / "f.png"
     code = main(
@@ -33,11 +33,25 @@ def test_cli_energy_writes_json_and_figure(flow, layers, tmp_path, capsys):
 
 
 def test_cli_energy_rejects_bad_options(capsys):
-    for argv in (["energy", "--target", "U9"], ["energy", "--flow", "maf"], ["energy", "--steps", "0"]):
+    bad = (["energy", "--target", "U9"], ["energy", "--flow", "maf"], ["energy", "--flow", "iaf", "--layers", "0"])
+    for argv in bad + (["energy", "--steps", "0"],):
         with pytest.raises(SystemExit) as err:
             main(argv)
         assert err.value.code == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_cli_energy_iaf_default_is_the_zoo_iaf_2d(tmp_path):
+    from minflow.commands.energy import build_model
+    from minflow.zoo import iaf_2d
+
+    model = build_model("iaf", 4, seed=2)
+    assert model.num_params() == iaf_2d().num_params()
+    assert all((model.params[k] == p).all() for k, p in iaf_2d(seed=2).params.items())
+    result = tmp_path / "r.json"
+    argv = ["energy", "--flow", "iaf", "--steps", "3", "--kl-samples", "500", "--no-figures", "--no-progress"]
+    assert main(argv + ["--json", str(result)]) == 0
+    assert json.loads(result.read_text())["layers"] == 4
 
 
 def test_cli_figure3_writes_grid_table_and_json(tmp_path):

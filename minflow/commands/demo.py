@@ -11,13 +11,15 @@ where H(p) is the exact density's entropy (``toy.entropy``). Held-out
 samples come from the fixed seed ``TEST_SEED``, apart from the training
 stream. Figures go to ``--out`` as ``demo_<dataset>_<kind>.png`` with kind
 in density, samples, warping, loss; ``--json`` writes the numbers and
-``--checkpoint`` the trained model (``warp --checkpoint`` animates it).
-
+``--checkpoint`` the trained model (``warp --checkpoint`` animates R2's and
+flow matching's).
+``--model`` trains another flow of R2's size by the same recipe: maf, nsf
+(spline couplings) or nsf_ar (spline autoregressive), see ``DEMO_MODELS``.
 ``--model cfm`` trains a continuous flow by flow matching instead
 (``minflow.continuous``: a 34,442-parameter velocity field, the same data
 recipe, log q by RK4 with ``--ode-steps`` steps); its figures are named
-``demo_cfm_<dataset>_<kind>.png`` and the warping figure shows the flow
-along t.
+``demo_cfm_<dataset>_<kind>.png`` (those of the other non-R2 models
+``demo_<model>_...``) and the warping figure shows the flow along t.
 """
 
 import math
@@ -30,22 +32,31 @@ from ..metrics import dataset_nll
 from . import add_training_args, fit_toy, positive_int, write_json
 from .paths import RUNS, check_output_file, check_output_folder
 
-__all__ = ["FIGURE_KINDS", "MODELS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
+__all__ = ["DEMO_MODELS", "FIGURE_KINDS", "MODELS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
+
+# --model name -> (zoo builder, one-line description); every model has at most 40,000 parameters
+DEMO_MODELS = {
+    "realnvp": ("realnvp_2d", "R2 (RealNVP, 8 affine couplings)"),
+    "maf": ("maf_2d", "MAF (8 affine autoregressive layers)"),
+    "nsf": ("nsf_2d", "NSF (6 rational-quadratic spline couplings)"),
+    "nsf_ar": ("nsf_ar_2d", "NSF-AR (autoregressive NSF: 5 spline MAF layers)"),
+}
+MODELS = (*DEMO_MODELS, "cfm")  # the discrete flows, or a continuous flow trained by flow matching
 
 FIGURE_KINDS = ("density", "samples", "warping", "loss")
 TEST_SEED = 1_000_003  # held-out samples: one fixed stream, never the training one
 _EVAL_BATCH = 10_000
-MODELS = ("r2", "cfm")  # RealNVP (R2) or a continuous flow trained by flow matching
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="train RealNVP (R2) on a 2D toy density; report test NLL - entropy; draw figures",
+        help="train RealNVP (R2, or --model) on a 2D toy density; report test NLL - entropy; draw figures",
         description=(
             "Train the R2 RealNVP (8 affine couplings) on fresh samples of a 2D toy density, report the "
             "test NLL on held-out samples, the true entropy H(p) and the gap NLL - H = KL(p || q), and "
-            "write figures demo_<dataset>_{density,samples,warping,loss}.png."
+            "write figures demo_<dataset>_{density,samples,warping,loss}.png. --model trains MAF or a neural spline "
+            "flow of the same size, or (cfm) a velocity field trained by flow matching, instead."
         ),
     )
     parser.add_argument(
@@ -57,8 +68,10 @@ def add_parser(subparsers):
     parser.add_argument(
         "--model",
         choices=MODELS,
-        default="r2",
-        help="r2: RealNVP, 8 affine couplings; cfm: a velocity field trained by flow matching (default: %(default)s)",
+        default="realnvp",
+        help="the flow: "
+        + "; ".join(f"{k}: {v[1]}" for k, v in DEMO_MODELS.items())
+        + "; cfm: a velocity field trained by flow matching (default: %(default)s)",
     )
     parser.add_argument(
         "--ode-steps",
@@ -134,20 +147,20 @@ def _train_cfm(toy, args):
 
 
 def run(args):
-    from .. import viz
-    from ..zoo import realnvp_2d
+    from .. import viz, zoo
 
     _check_paths(args)
     toy = get_toy(args.dataset)
     if args.model == "cfm":
         model, history = _train_cfm(toy, args)
     else:
-        model = realnvp_2d(seed=args.seed)
+        builder, label = DEMO_MODELS[args.model]
+        model = getattr(zoo, builder)(seed=args.seed)
         print(
-            f"R2 (RealNVP, 8 affine couplings, {model.num_params():,} parameters) on {toy.name}: "
+            f"{label[:-1]}, {model.num_params():,} parameters) on {toy.name}: "
             f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}"
         )
-        history = fit_toy(model, toy, args, desc=f"R2 on {toy.name}")
+        history = fit_toy(model, toy, args, desc=f"{label.split()[0]} on {toy.name}")
     seconds = history["seconds"]
     nll = evaluate_nll(model, toy, args.test_samples)
     entropy = toy.entropy
@@ -186,7 +199,7 @@ def run(args):
         results["checkpoint"] = args.checkpoint
         print(f"  checkpoint  {args.checkpoint}")
     if not args.no_figures:
-        prefix = "demo_cfm" if args.model == "cfm" else "demo"
+        prefix = "demo" if args.model == "realnvp" else f"demo_{args.model}"  # R2's figures keep their names
         paths = {kind: os.path.join(args.out, f"{prefix}_{toy.name}_{kind}.png") for kind in FIGURE_KINDS}
         viz.plot_density_comparison(model, toy, paths["density"], gap=gap)
         viz.plot_samples(model, toy, rng=make_rng(args.seed), path=paths["samples"])

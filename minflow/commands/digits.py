@@ -28,7 +28,7 @@ import sys
 import numpy
 
 from ..backend import make_rng, to_device, to_numpy
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from ..data.digits import N_LEVELS, load_digits, train_val_split
 from ..metrics import bits_per_dim
 from ..optim import Adam
@@ -55,7 +55,9 @@ EVAL_SEED = 0  # the 10 fixed dequantisation draws of every evaluation
 VAL_SEED = 0  # the validation split, the same whatever --seed
 N_EVAL_DRAWS = 10
 FIGURES = ("d8_samples.png", "d8_reconstructions.png", "d8_interpolation.png", "d8_curves.png")
-_CONFIG_KEYS = ("seed", "batch_size", "lr", "weight_decay", "hidden", "blocks", "val", "train_size", "eval_draws")
+_CONFIG_KEYS = (
+    "seed", "batch_size", "lr", "weight_decay", "hidden", "blocks", "transformer", "val", "train_size", "eval_draws"
+)  # fmt: skip
 
 
 def add_parser(subparsers):
@@ -90,6 +92,13 @@ def add_parser(subparsers):
     )
     parser.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default: 32, D8)")
     parser.add_argument("--blocks", type=int, default=2, help="residual blocks per conditioner (default: 2, D8)")
+    parser.add_argument(
+        "--transformer",
+        choices=("affine", "spline"),
+        default="affine",
+        help="coupling transformer: affine (D8) or spline (rational-quadratic, 8 bins on [-4, 4], D8's "
+        "architecture otherwise) (default: %(default)s)",
+    )
     parser.add_argument(
         "--train-size", type=positive_int, metavar="N", help="train on the first N training images only (quick runs)"
     )
@@ -179,7 +188,7 @@ def run(args):
     train_images, val_images, test_images, test_labels = load_digit_splits(args.train_size, args.val)
     config = _config(args)
 
-    model = d8(hidden=args.hidden, n_blocks=args.blocks, seed=args.seed)
+    model = d8(hidden=args.hidden, n_blocks=args.blocks, transformer=args.transformer, seed=args.seed)
     optimizer = Adam(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay)
 
     def evaluate(images):
@@ -210,12 +219,15 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
     history, state = new_epoch_history()
     best_params = None
     if args.resume and os.path.exists(args.checkpoint):
-        extra = load_checkpoint(args.checkpoint, model, optimizer)
-        if extra.get("config") != config:
+        saved = read_checkpoint_meta(args.checkpoint).get("extra", {}).get("config") or {}
+        if "transformer" in config:  # D8: a config saved without the key is affine D8's
+            saved = {"transformer": "affine", **saved}
+        if saved != config:  # checked before the weights, whose shapes depend on the settings
             raise ValueError(
-                f"--resume: {args.checkpoint} was written with settings {extra.get('config')}, "
+                f"--resume: {args.checkpoint} was written with settings {saved}, "
                 f"not {config}. Use the same options, or start a new --checkpoint."
             )
+        extra = load_checkpoint(args.checkpoint, model, optimizer)
         rng.bit_generator.state = extra["rng"]
         history, state = extra["history"], extra["state"]
         if not args.no_progress:

@@ -19,25 +19,29 @@ from ..backend import DEFAULT_DTYPE, to_device, to_numpy
 from ..data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from ..zoo.p2 import P2_RECIPE, fit_reverse_kl, planar_2d, radial_2d
 from ..zoo.r2 import realnvp_2d
+from ..zoo.spline_2d import iaf_2d
 from . import DeprecatedFlag, add_command_parser, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
 from .paths import RUNS, check_output_file
 
 __all__ = ["FLOWS", "add_parser", "build_model", "density_on_grid", "draw_density", "run", "train_on_energy"]
 
-FLOWS = ("planar", "radial", "realnvp")
-DEFAULT_LAYERS = {"planar": 32, "radial": 32, "realnvp": 8}
+FLOWS = ("planar", "radial", "realnvp", "iaf")
+DEFAULT_LAYERS = {"planar": 32, "radial": 32, "realnvp": 8, "iaf": 4}
 PLOT_BOX = 4.0  # panels show [-4, 4]^2, where all four targets live
 PLOT_CELLS = 200
 
 
 def build_model(flow, layers, seed=0, dtype=DEFAULT_DTYPE):
-    """A FlowModel over N(0, I2): ``layers`` planar or radial layers, or R2 with ``layers`` couplings."""
+    """A FlowModel over N(0, I2): ``layers`` planar or radial layers, R2 with ``layers`` couplings,
+    or the spline IAF (``zoo.iaf_2d``) with ``layers`` autoregressive layers."""
     if flow == "planar":
         return planar_2d(layers, dtype=dtype, seed=seed)
     if flow == "radial":
         return radial_2d(layers, dtype=dtype, seed=seed)
     if flow == "realnvp":
         return realnvp_2d(n_layers=layers, dtype=dtype, seed=seed)
+    if flow == "iaf":
+        return iaf_2d(n_layers=layers, dtype=dtype, seed=seed)
     raise ValueError(f"Unknown flow {flow!r}; expected one of {FLOWS}.")
 
 
@@ -116,8 +120,13 @@ def add_parser(subparsers):
         doc=__doc__,
     )
     p.add_argument("--target", choices=ENERGY_TARGETS, default="U1", help="energy target (default U1)")
-    p.add_argument("--flow", choices=FLOWS, default="planar", help="planar, radial or realnvp (R2) (default planar)")
-    p.add_argument("--layers", type=positive_int, default=None, help="K: layers (default 32; realnvp 8)")
+    p.add_argument(
+        "--flow",
+        choices=FLOWS,
+        default="planar",
+        help="planar, radial, realnvp (R2) or iaf (spline IAF) (default planar)",
+    )
+    p.add_argument("--layers", type=positive_int, default=None, help="K: layers (default 32; realnvp 8; iaf 4)")
     p.add_argument("--steps", type=positive_int, default=P2_RECIPE["n_steps"], help="training steps (default 10000)")
     p.add_argument(
         "--batch-size", type=positive_int, default=P2_RECIPE["batch_size"], help="base samples per step (default 256)"
