@@ -107,14 +107,17 @@ def add_output_args(parser, folder, json_name, figure_name):
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
-def fit_toy(model, toy, args, desc):
+def fit_toy(model, toy, args, desc, trainer=None):
     """Train ``model`` on fresh samples of ``toy`` with ``args.steps``, ``batch_size``, ``lr``, ``seed``.
 
-    Returns ``fit_samples``' history; the progress bar shows ``desc`` unless ``args.no_progress``.
+    ``trainer`` is ``train.fit_samples`` (maximum likelihood, the default) or
+    ``continuous.fit_flow_matching`` (the flow matching loss): both take
+    (model, sampler, steps, batch_size, lr, seed, progress, desc). Returns its
+    history; the progress bar shows ``desc`` unless ``args.no_progress``.
     """
     from ..train import fit_samples
 
-    return fit_samples(
+    return (trainer or fit_samples)(
         model,
         toy.sample,
         args.steps,

@@ -133,16 +133,7 @@ def _train_cfm(toy, args):
         f"flow matching (velocity field MLP 42-120-120-120-2, {model.num_params():,} parameters) on {toy.name}: "
         f"{args.steps:,} steps, batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}; RK4 {args.ode_steps} steps"
     )
-    history = fit_flow_matching(
-        model,
-        toy.sample,
-        args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        progress=not args.no_progress,
-        desc=f"flow matching on {toy.name}",
-    )
+    history = fit_toy(model, toy, args, desc=f"flow matching on {toy.name}", trainer=fit_flow_matching)
     return model, history
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "EVAL_SEED",
     "FIGURES",
     "VAL_SEED",
+    "add_epoch_args",
     "add_parser",
     "check_image_paths",
     "epoch_results",
@@ -60,20 +61,10 @@ _CONFIG_KEYS = (
 )  # fmt: skip
 
 
-def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "digits",
-        help="train the D8 multi-scale RealNVP on the 8x8 digits; bits/dim per epoch; figures",
-        description=(
-            "Train D8 (docs/reference-problems.md) on the 1,497 training digits, report train and test bits per "
-            "dimension after every epoch, and draw samples, reconstructions, latent interpolations and the "
-            "bpd curves."
-        ),
-    )
+def add_epoch_args(parser, name, weight_decay):
+    """The options of a command that trains on the digits by epochs (digits, tarflow): epochs, outputs, resume, recipe."""
     parser.add_argument("--epochs", type=positive_int, default=20, metavar="N", help="epochs in all (default: 20)")
-    parser.add_argument(
-        "--out", default=os.path.join(RUNS, "digits"), help="folder for the figures (default: %(default)s)"
-    )
+    parser.add_argument("--out", default=os.path.join(RUNS, name), help="folder for the figures (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="write the per-epoch results as JSON to PATH (every epoch)")
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="save model, optimizer and run state to PATH after every epoch"
@@ -88,16 +79,7 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default: %(default)s")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument(
-        "--weight-decay", type=float, default=5e-5, help="coupled L2 on every parameter (default: %(default)s)"
-    )
-    parser.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default: 32, D8)")
-    parser.add_argument("--blocks", type=int, default=2, help="residual blocks per conditioner (default: 2, D8)")
-    parser.add_argument(
-        "--transformer",
-        choices=("affine", "spline"),
-        default="affine",
-        help="coupling transformer: affine (D8) or spline (rational-quadratic, 8 bins on [-4, 4], D8's "
-        "architecture otherwise) (default: %(default)s)",
+        "--weight-decay", type=float, default=weight_decay, help="coupled L2 on every parameter (default: %(default)s)"
     )
     parser.add_argument(
         "--train-size", type=positive_int, metavar="N", help="train on the first N training images only (quick runs)"
@@ -112,6 +94,28 @@ def add_parser(subparsers):
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar and the per-epoch lines")
     parser.add_argument("--quiet", action=DeprecatedFlag, use="--no-progress", dest="no_progress")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "digits",
+        help="train the D8 multi-scale RealNVP on the 8x8 digits; bits/dim per epoch; figures",
+        description=(
+            "Train D8 (docs/reference-problems.md) on the 1,497 training digits, report train and test bits per "
+            "dimension after every epoch, and draw samples, reconstructions, latent interpolations and the "
+            "bpd curves."
+        ),
+    )
+    add_epoch_args(parser, "digits", weight_decay=5e-5)
+    parser.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default: 32, D8)")
+    parser.add_argument("--blocks", type=int, default=2, help="residual blocks per conditioner (default: 2, D8)")
+    parser.add_argument(
+        "--transformer",
+        choices=("affine", "spline"),
+        default="affine",
+        help="coupling transformer: affine (D8) or spline (rational-quadratic, 8 bins on [-4, 4], D8's "
+        "architecture otherwise) (default: %(default)s)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -31,17 +31,16 @@ from ..optim import Adam
 from ..zoo.d8 import D8_ALPHA, evaluate_bpd
 from ..zoo.noise import LogitNoise, noisy_bpd, sample_denoised
 from ..zoo.tarflow import tarflow_digits
-from . import DeprecatedFlag, positive_float, positive_int, write_json
+from . import positive_float, positive_int, write_json
 from .digits import (
     EVAL_SEED,
-    N_EVAL_DRAWS,
+    add_epoch_args,
     check_image_paths,
     epoch_results,
     keep_freed_memory,
     load_digit_splits,
     train_on_digits,
 )
-from .paths import RUNS
 
 __all__ = ["FIGURES", "add_parser", "run"]
 
@@ -71,26 +70,7 @@ def add_parser(subparsers):
             "noise augmentation and denoises the samples with the model's score."
         ),
     )
-    parser.add_argument("--epochs", type=positive_int, default=20, metavar="N", help="epochs in all (default: 20)")
-    parser.add_argument(
-        "--out", default=os.path.join(RUNS, "tarflow"), help="folder for the figures (default: %(default)s)"
-    )
-    parser.add_argument("--json", metavar="PATH", help="write the per-epoch results as JSON to PATH (every epoch)")
-    parser.add_argument(
-        "--checkpoint", metavar="PATH", help="save model, optimizer and run state to PATH after every epoch"
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from --checkpoint if it exists (same settings needed)"
-    )
-    parser.add_argument(
-        "--val", type=positive_int, metavar="N", help="hold N training images out; keep the best validation epoch"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and noise (default: 0)")
-    parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default: %(default)s")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: %(default)s)")
-    parser.add_argument(
-        "--weight-decay", type=float, default=0.0, help="coupled L2 on every parameter (default: %(default)s)"
-    )
+    add_epoch_args(parser, "tarflow", weight_decay=0.0)
     parser.add_argument(
         "--patch", type=int, default=2, choices=(1, 2), help="patch side: 2 (16 tokens of 4 pixels) or 1 (default: 2)"
     )
@@ -102,19 +82,6 @@ def add_parser(subparsers):
         metavar="SIGMA",
         help="Gaussian noise of std SIGMA in logit space on every training batch; denoised samples (e.g. 0.3)",
     )
-    parser.add_argument(
-        "--train-size", type=positive_int, metavar="N", help="train on the first N training images only (quick runs)"
-    )
-    parser.add_argument(
-        "--eval-draws",
-        type=positive_int,
-        default=N_EVAL_DRAWS,
-        metavar="N",
-        help="dequantisation draws per evaluation (default: %(default)s, as in D8)",
-    )
-    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar and the per-epoch lines")
-    parser.add_argument("--quiet", action=DeprecatedFlag, use="--no-progress", dest="no_progress")
     parser.set_defaults(run=run)
 
 

@@ -116,10 +116,7 @@ def _run_cfm(args, toy, out):
         print(f"flow matching on {toy.name}: loaded from {args.checkpoint}")
     else:
         print(f"flow matching on {toy.name}: training {args.steps:,} steps (batch {args.batch_size}, lr {args.lr:g})")
-        history = fit_flow_matching(
-            model, toy.sample, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-            progress=not args.no_progress, desc=f"flow matching on {toy.name}",
-        )  # fmt: skip
+        history = fit_toy(model, toy, args, desc=f"flow matching on {toy.name}", trainer=fit_flow_matching)
         print(f"  trained in {history['seconds']:.1f} s, last batch loss {history['loss'][-1]:.3f}")
         if args.checkpoint:
             extra = {"dataset": toy.name, "steps": args.steps, "seed": args.seed, "model": "cfm"}
