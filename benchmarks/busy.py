@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minflow
+from minflow.commands import write_json
 from minflow.threads import blas_threads, thread_limit, threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -249,9 +250,7 @@ def main(argv=None):
             + f" | {r['default_busy_over_idle']:.2f} | {r['policy_busy_over_idle']:.2f} |"
         )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -16,7 +16,6 @@
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_cfm import TorchVelocityField, load_minflow_velocity, torch_flow_matching_loss, torch_log_prob
 
 from minflow.backend import make_rng
+from minflow.commands import write_json
 from minflow.continuous import ContinuousFlowModel, VelocityField
 from minflow.data.toy2d import get_toy
 from minflow.optim import Adam
@@ -125,8 +125,7 @@ def main(argv=None):
         r = results[key]
         print(f"| {key} | {r['minflow_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     if max_diff > 1e-10:
         raise SystemExit(f"log-densities differ by {max_diff:.2e} > 1e-10")
     return results

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from minflow.backend import make_rng
 from minflow.checkpoint import load_checkpoint, save_checkpoint
+from minflow.commands import write_json
 from minflow.commands.demo import TEST_SEED
 from minflow.continuous import ContinuousFlowModel, VelocityField, fit_flow_matching
 from minflow.data.toy2d import get_toy
@@ -179,8 +180,7 @@ def main(argv=None):
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared (load average {os.getloadavg()[0]:.1f})",
                 "numpy": numpy.__version__,
             }
-            with open(result_path(args.out_dir, name), "w") as f:
-                json.dump({"meta": meta, "args": vars(args), "result": result}, f, indent=2)
+            write_json(result_path(args.out_dir, name), {"meta": meta, "args": vars(args), "result": result})
     results = load_results(args.out_dir)
     print(table(results))
     return results

@@ -59,6 +59,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import minflow
 from minflow.backend import make_rng, set_backend
+from minflow.commands import write_json
 from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.energy import get_energy
@@ -429,8 +430,7 @@ def main(argv=None):
             "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
             "results": results,
         }
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(args.json, report)
     return results
 
 

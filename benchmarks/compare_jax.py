@@ -36,7 +36,6 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 import argparse
 import importlib
-import json
 import statistics
 import sys
 import time
@@ -50,6 +49,7 @@ import jax_models as jm
 from threadpoolctl import threadpool_limits
 
 import minflow
+from minflow.commands import write_json
 from minflow.zoo import realnvp_2d
 from minflow.zoo.d8 import d8
 from minflow.zoo.p2 import planar_2d
@@ -278,8 +278,7 @@ def main(argv=None):
             "load_average_after": load_after,
             "results": results,
         }
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(args.json, report)
     return results
 
 

@@ -33,7 +33,6 @@ once with a message saying what is missing; ``--cpu-only`` runs the CPU rows.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -45,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minflow.backend import to_device
+from minflow.commands import write_json
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.toy2d import get_toy
 from minflow.flows.preprocessing import dequantize
@@ -337,8 +337,7 @@ def main(argv=None):
     }
     for path in (args.json, args.markdown):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
+    write_json(args.json, result)
     with open(args.markdown, "w") as f:
         f.write(table + "\n\n" + "\n".join(lines) + "\n")
     print(table)

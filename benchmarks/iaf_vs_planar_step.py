@@ -9,7 +9,6 @@ the per-pair ratios.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -18,6 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minflow.backend import make_rng
+from minflow.commands import write_json
 from minflow.data.energy import get_energy
 from minflow.optim import Adam
 from minflow.zoo import iaf_2d, planar_2d
@@ -50,8 +50,7 @@ def main(argv=None):
     }
     print({k: round(v, 3) for k, v in out.items()})
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
     return out
 
 

@@ -25,7 +25,6 @@ training should lose nothing measurable against float64).
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minflow.backend import make_rng
+from minflow.commands import write_json
 from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.data.toy2d import get_toy
@@ -278,8 +278,7 @@ def main(argv=None):
                 f"| {model} | {r['target']:.4f} {unit} | {r['torch_seconds']:.1f} ({r['torch_steps']} steps) | {mf} |"
             )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     return results
 
 

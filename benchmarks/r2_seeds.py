@@ -12,7 +12,6 @@ shows which differences between two single runs mean anything.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -20,6 +19,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minflow.backend import make_rng
+from minflow.commands import write_json
 from minflow.commands.demo import TEST_SEED
 from minflow.data.toy2d import TOY_DENSITIES, get_toy
 from minflow.train import fit_samples
@@ -76,8 +76,7 @@ def main(argv=None):
         spread = f"min {min(values):.4f}, max {max(values):.4f}"
         print(f"{name:<8} mean {statistics.mean(values):.4f} over {len(values)} seeds ({spread})")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"dataset": args.dataset, "steps": args.steps, "gaps": gaps}, f, indent=2)
+        write_json(args.json, {"dataset": args.dataset, "steps": args.steps, "gaps": gaps})
     return gaps
 
 

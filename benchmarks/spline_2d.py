@@ -17,7 +17,6 @@ layer) against a density evaluation of 10^4 points (one pass).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ sys.path.insert(0, HERE)
 
 
 from minflow.backend import make_rng
+from minflow.commands import write_json
 from minflow.commands.demo import TEST_SEED
 from minflow.data.toy2d import get_toy
 from minflow.optim import Adam
@@ -129,8 +129,7 @@ def main(argv=None):
             results[name] = speed(name)
             print(name, {k: round(v, 5) for k, v in results[name].items()}, flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"what": args.what, "steps": args.steps, "results": results}, f, indent=2)
+        write_json(args.json, {"what": args.what, "steps": args.steps, "results": results})
     return results
 
 

@@ -12,7 +12,6 @@ conditioner steps per block; D8: one inverse pass) as JSON.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from minflow.commands import write_json
 from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.flows.preprocessing import dequantize
@@ -116,9 +116,7 @@ def main(argv=None):
         f"(D8 {result['d8_sample_64_seconds']:.3f} s)"
     )
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(args.json, result)
     return result
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minflow.__main__ import main as minflow_main
 from minflow.backend import make_rng
 from minflow.checkpoint import load_checkpoint
+from minflow.commands import write_json
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.zoo import tarflow_digits
 from minflow.zoo.noise import sample_denoised
@@ -84,10 +85,8 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            config = {k: v for k, v in vars(args).items() if k not in ("json", "figure")}
-            json.dump({"config": config, "threads": os.environ.get("OMP_NUM_THREADS"), "runs": rows}, f, indent=1)
+        config = {k: v for k, v in vars(args).items() if k not in ("json", "figure")}
+        write_json(args.json, {"config": config, "threads": os.environ.get("OMP_NUM_THREADS"), "runs": rows})
     if args.figure:
         from matplotlib.figure import Figure
 

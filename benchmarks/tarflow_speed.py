@@ -13,7 +13,6 @@ key/value cache; the twin: T causal passes over the growing prefix).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,6 +22,7 @@ import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from minflow.commands import write_json
 from minflow.commands.digits import keep_freed_memory
 from minflow.data.digits import N_LEVELS, load_digits
 from minflow.flows.preprocessing import dequantize
@@ -97,9 +97,7 @@ def main(argv=None):
         f"PyTorch {result['torch_sample_64_s']:.3f} s"
     )
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(args.json, result)
     return result
 
 
