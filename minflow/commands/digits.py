@@ -49,6 +49,7 @@ __all__ = [
     "load_digit_splits",
     "nll_to_bpd",
     "run",
+    "save_bpd_curves",
     "train_on_digits",
 ]
 
@@ -339,18 +340,25 @@ def draw_figures(model, test_images, test_labels, history, out, seed=0):
     fig.tight_layout()
     fig.savefig(os.path.join(out, FIGURES[2]), dpi=120)
 
+    save_bpd_curves(history, os.path.join(out, FIGURES[3]), "D8", "train (epoch mean of the training loss)")
+
+
+def save_bpd_curves(history, path, name, train_label):
+    """The bits/dim curves of an epoch run (train, test, validation) with the best test epoch marked, as a PNG."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     epochs = numpy.arange(1, len(history["train_bpd"]) + 1)
-    ax.plot(epochs, history["train_bpd"], label="train (epoch mean of the training loss)")
+    ax.plot(epochs, history["train_bpd"], label=train_label)
     ax.plot(epochs, history["test_bpd"], label="test (10 fixed dequantisation draws)")
     if history["val_bpd"]:
         ax.plot(epochs, history["val_bpd"], label="validation")
     best = int(numpy.argmin(history["test_bpd"]))
     ax.axhline(history["test_bpd"][best], color="0.6", lw=0.8, ls=":")
-    ax.set_title(f"D8 on the 8x8 digits: best test {history['test_bpd'][best]:.3f} bpd (epoch {best + 1})")
+    ax.set_title(f"{name} on the 8x8 digits: best test {history['test_bpd'][best]:.3f} bpd (epoch {best + 1})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("bits per dimension")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out, FIGURES[3]), dpi=120)
+    fig.savefig(path, dpi=120)

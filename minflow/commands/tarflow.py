@@ -39,6 +39,7 @@ from .digits import (
     epoch_results,
     keep_freed_memory,
     load_digit_splits,
+    save_bpd_curves,
     train_on_digits,
 )
 
@@ -135,7 +136,6 @@ def draw_samples(model, n, seed=0, noise=None):
 
 def draw_figures(model, history, out, seed=0, noise=None):
     """tarflow_samples.png and tarflow_curves.png into folder ``out``."""
-    import numpy
     from matplotlib.figure import Figure
 
     from ..viz.images import show_images
@@ -149,18 +149,5 @@ def draw_figures(model, history, out, seed=0, noise=None):
     fig.tight_layout()
     fig.savefig(os.path.join(out, FIGURES[0]), dpi=120)
 
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    epochs = numpy.arange(1, len(history["train_bpd"]) + 1)
-    ax.plot(epochs, history["train_bpd"], label="train" + (" (noisy images)" if noise else ""))
-    ax.plot(epochs, history["test_bpd"], label="test (10 fixed dequantisation draws)")
-    if history["val_bpd"]:
-        ax.plot(epochs, history["val_bpd"], label="validation")
-    best = int(numpy.argmin(history["test_bpd"]))
-    ax.axhline(history["test_bpd"][best], color="0.6", lw=0.8, ls=":")
-    ax.set_title(f"TarFlow on the 8x8 digits: best test {history['test_bpd'][best]:.3f} bpd (epoch {best + 1})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("bits per dimension")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, FIGURES[1]), dpi=120)
+    train_label = "train" + (" (noisy images)" if noise else "")
+    save_bpd_curves(history, os.path.join(out, FIGURES[1]), "TarFlow", train_label)
