@@ -8,7 +8,7 @@ public boundary.
 import math
 import numbers
 
-__all__ = ["check_positive_float", "check_positive_int"]
+__all__ = ["check_positive_float", "check_positive_int", "require_rng"]
 
 
 def check_positive_int(value, name):
@@ -27,3 +27,13 @@ def check_positive_float(value, name):
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
     return float(value)
+
+
+def require_rng(rng, owner):
+    """``rng``, or a TypeError saying how to pass one: random initial values come from a generator the caller owns."""
+    if rng is None:
+        raise TypeError(
+            f"{owner} draws random initial values and needs a generator: pass "
+            "rng=minflow.backend.make_rng(seed) (or numpy.random.default_rng(seed)), one generator for all layers."
+        )
+    return rng

@@ -135,7 +135,7 @@ def test_log_prob_rejects_bad_data(x, error, message):
 
 
 def test_bits_per_dim():
-    model = FlowModel(Flow([AffineCoupling(4, [1, 1, 0, 0], hidden=(4,))]), StandardNormal((4,)))
+    model = FlowModel(Flow([AffineCoupling(4, [1, 1, 0, 0], hidden=(4,), rng=make_rng(0))]), StandardNormal((4,)))
     log_q = numpy.array([-4 * math.log(2), -8.0])
     numpy.testing.assert_allclose(model.bits_per_dim(log_q), [1.0, 8 / (4 * math.log(2))])
     # n_levels = 256: the bin-width term D ln 256 is 8 bits per dimension

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from minflow import viz
-from minflow.backend import get_backend, make_rng, to_device, to_numpy
+from minflow.backend import get_backend, to_device, to_numpy
 from minflow.data.toy2d import get_toy
 from minflow.zoo import realnvp_2d
 
@@ -88,7 +88,7 @@ def test_plot_density_comparison_uses_histogram_for_sample_only_data(warped_mode
 
 
 def test_plot_samples_writes_png(warped_model, tmp_path):
-    fig = viz.plot_samples(warped_model, get_toy("gaussians8"), n=300, rng=make_rng(1), path=tmp_path / "s.png")
+    fig = viz.plot_samples(warped_model, get_toy("gaussians8"), n=300, seed=1, path=tmp_path / "s.png")
     assert [ax.get_title() for ax in fig.axes] == ["model samples", "data samples"]
     assert [len(ax.collections[0].get_offsets()) for ax in fig.axes] == [300, 300]
     assert_png(tmp_path / "s.png")
@@ -109,7 +109,7 @@ def test_plot_warping_has_one_panel_per_layer_in_both_directions(warped_model, t
 def test_plot_warping_last_panels_are_the_flow_applied(warped_model):
     # Top row ends at z = f(x) of the data it starts from; bottom row ends at f^{-1}(z).
     toy = get_toy("moons")
-    fig = viz.plot_warping(warped_model, toy, n_points=50, n_lines=3, rng=make_rng(5))
+    fig = viz.plot_warping(warped_model, toy, n_points=50, n_lines=3, seed=5)
     top_first, top_last = fig.axes[0].collections[1].get_offsets(), fig.axes[3].collections[1].get_offsets()
     z, _ = warped_model.flow.forward(to_device(top_first, dtype=numpy.float32))  # the model's (default) backend
     numpy.testing.assert_allclose(top_last, to_numpy(z), atol=1e-4)

@@ -13,13 +13,13 @@ from minflow.data.toy2d import get_toy
 
 @pytest.fixture
 def model():
-    field = VelocityField(2, hidden=(8,), n_frequencies=2, dtype=numpy.float64)
+    field = VelocityField(2, hidden=(8,), n_frequencies=2, dtype=numpy.float64, rng=make_rng(0))
     return ContinuousFlowModel(randomize_params(field, numpy.random.default_rng(0), scale=0.3), n_steps=6)
 
 
 def test_plot_ode_warping_panels_are_the_solution_at_their_times(model, tmp_path):
     path = tmp_path / "w.png"
-    fig = viz.plot_ode_warping(model, get_toy("moons"), path=path, n_panels=4, n_points=50, n_lines=3, rng=make_rng(1))
+    fig = viz.plot_ode_warping(model, get_toy("moons"), path=path, n_panels=4, n_points=50, n_lines=3, seed=1)
     assert path.exists()
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == ["t = 0.00", "t = 0.33", "t = 0.67", "t = 1.00"]

@@ -193,11 +193,11 @@ def run(args):
         prefix = "demo" if args.model == "realnvp" else f"demo_{args.model}"  # R2's figures keep their names
         paths = {kind: os.path.join(args.out, f"{prefix}_{toy.name}_{kind}.png") for kind in FIGURE_KINDS}
         viz.plot_density_comparison(model, toy, paths["density"], gap=gap)
-        viz.plot_samples(model, toy, rng=make_rng(args.seed), path=paths["samples"])
+        viz.plot_samples(model, toy, seed=args.seed, path=paths["samples"])
         if args.model == "cfm":
-            viz.plot_ode_warping(model, toy, paths["warping"], rng=make_rng(args.seed))
+            viz.plot_ode_warping(model, toy, paths["warping"], seed=args.seed)
         else:
-            viz.plot_warping(model, toy, paths["warping"], rng=make_rng(args.seed))
+            viz.plot_warping(model, toy, paths["warping"], seed=args.seed)
         if args.model == "cfm":  # the flow matching loss is a regression error, not an NLL: no entropy line
             viz.plot_loss(history, paths["loss"], label="batch loss", ylabel="flow matching loss")
         else:

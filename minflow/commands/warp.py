@@ -123,7 +123,7 @@ def _run_cfm(args, toy, out):
             save_checkpoint(args.checkpoint, model, extra=extra)
             print(f"  saved {args.checkpoint}")
     n_frames = viz.animate_ode_warping(
-        model, toy, out, hold=args.hold, fps=args.fps, n_points=args.points, rng=make_rng(args.seed), dpi=args.dpi,
+        model, toy, out, hold=args.hold, fps=args.fps, n_points=args.points, seed=args.seed, dpi=args.dpi,
         title=f"flow matching on {toy.name}: dx/dt = v(x, t)",
     )  # fmt: skip
     print(f"  wrote {out}: {n_frames} frames, {n_frames / args.fps:.1f} s at {args.fps} fps")
@@ -165,7 +165,7 @@ def run(args):
         fps=args.fps,
         n_points=args.points,
         density=args.density,
-        rng=make_rng(args.seed),
+        seed=args.seed,
         dpi=args.dpi,
         title=f"RealNVP (R2) on {toy.name}: {len(model.flow)} affine couplings",
     )

@@ -37,7 +37,7 @@ about (1 + D) forward passes of work, no backward pass. silu is smooth
 smoothly with x, as the ODE solver and the likelihood integral need.
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, sigmoid
+from ..backend import DEFAULT_DTYPE, get_array_module, normal, sigmoid
 from ..nn.activations import SiLU
 from ..nn.mlp import MLP
 from ..nn.module import Module
@@ -82,13 +82,13 @@ class VelocityField(Module):
         n_fourier=16,
         fourier_scale=4.0,
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
     ):
         super().__init__()
         for name, value, least in [("dim", dim, 1), ("n_frequencies", n_frequencies, 0), ("n_fourier", n_fourier, 0)]:
             if int(value) != value or value < least:
                 raise ValueError(f"VelocityField {name} must be an integer >= {least}; got {value!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.dim, self.hidden = int(dim), tuple(int(k) for k in hidden)
         self.n_frequencies, self.n_fourier, self.fourier_scale = (
             int(n_frequencies),

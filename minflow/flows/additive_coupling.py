@@ -36,6 +36,6 @@ class AdditiveCoupling(Coupling):
         Dinh, Krueger & Bengio (2014), "NICE", section 3.2.
     """
 
-    def __init__(self, dim, mask, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, rng=None, init="uniform"):
-        split, net = mlp_conditioner(dim, mask, 1, hidden, activation, init, dtype, rng)
+    def __init__(self, dim, mask, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng, init="uniform"):
+        split, net = mlp_conditioner(dim, mask, 1, hidden, activation, init, dtype, rng=rng)
         super().__init__(split, net, Additive(), (dim,), VECTOR_HINT)

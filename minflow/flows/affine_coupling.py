@@ -103,10 +103,11 @@ class AffineCoupling(ScaleHookCoupling):
         learnable_scale=False,
         activation="relu",
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
         init="uniform",
     ):
-        split, net = mlp_conditioner(dim, mask, 2, hidden, activation, init, dtype, rng)
+        split, net = mlp_conditioner(dim, mask, 2, hidden, activation, init, dtype, rng=rng)
         self.dim = dim
         self.da, self.db = split.n_copied, split.n_transformed
         scale_shape = (self.db,) if learnable_scale else None

@@ -63,7 +63,7 @@ class MaskedAutoregressive(Bijection):
 
     stateless = True  # MADE is a plain network: its caches are the only state
 
-    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if not isinstance(transformer, Transformer):
             raise TypeError(f"MaskedAutoregressive expects a Transformer; got {type(transformer).__name__}.")
@@ -174,5 +174,5 @@ class IAF(Inverse):
         Autoregressive Flow", section 4.
     """
 
-    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, rng=None):
-        super().__init__(MaskedAutoregressive(dim, transformer, hidden, order, dtype, rng))
+    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
+        super().__init__(MaskedAutoregressive(dim, transformer, hidden, order, dtype, rng=rng))

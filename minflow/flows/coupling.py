@@ -16,7 +16,7 @@ transformer gives dx_b and dparams; dparams goes back through the net into
 x_a, which also receives dz_a through the copy.
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng
+from ..backend import DEFAULT_DTYPE, get_array_module
 from ..nn.mlp import MLP
 from ..nn.resnet import ResNet
 from .base import Bijection
@@ -31,10 +31,9 @@ IMAGE_HINT = "Build the mask for the image size at this point of the flow (after
 
 
 def mlp_conditioner(
-    dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, rng=None
+    dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, *, rng
 ):
     """(FeatureSplit, MLP Da -> hidden -> n_params * Db with its last layer zero) for vectors (N, D)."""
-    rng = rng if rng is not None else make_rng(0)
     split = FeatureSplit(mask, None)
     if split.n_features != dim:
         raise ValueError(f"Mask has length {split.n_features} but the data has D={dim} features.")
@@ -44,14 +43,13 @@ def mlp_conditioner(
     return split, net
 
 
-def resnet_conditioner(channels, mask, n_params, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
+def resnet_conditioner(channels, mask, n_params, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, *, rng):
     """(split, ResNet with its last convolution zero) for images (N, C, H, W).
 
     A channel mask (C,) gives a FeatureSplit and a ResNet Ca -> n_params * Cb;
     a spatial mask (H, W) a CheckerboardSplit and a ResNet C -> n_params * C
     (the net sees the masked image with all its channels).
     """
-    rng = rng if rng is not None else make_rng(0)
     mask = check_image_mask(mask)
     if mask.ndim == 2:
         split = CheckerboardSplit(mask, None)
@@ -117,18 +115,16 @@ class Coupling(Bijection):
         self.hint = hint
 
     @classmethod
-    def for_vectors(cls, dim, mask, transformer, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, rng=None):
+    def for_vectors(cls, dim, mask, transformer, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng):
         """A coupling on (N, D) with an MLP conditioner (see ``mlp_conditioner``)."""
-        split, net = mlp_conditioner(dim, mask, transformer.n_params, hidden, activation, "uniform", dtype, rng)
+        split, net = mlp_conditioner(dim, mask, transformer.n_params, hidden, activation, "uniform", dtype, rng=rng)
         return cls(split, net, transformer, (dim,), VECTOR_HINT)
 
     @classmethod
-    def for_images(
-        cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None
-    ):
+    def for_images(cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, *, rng):
         """A coupling on (N, C, H, W) with a ResNet conditioner (see ``resnet_conditioner``)."""
         split, net, _ = resnet_conditioner(
-            channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng
+            channels, mask, transformer.n_params, hidden, n_blocks, kernel_size, dtype, rng=rng
         )
         return cls(split, net, transformer, image_event_shape(channels, split.mask), IMAGE_HINT)
 

@@ -18,7 +18,7 @@ on the same shapes: ``AffineCoupling`` / ``AdditiveCoupling`` for vectors
 
 import numpy
 
-from ..backend import DEFAULT_DTYPE, make_rng, to_numpy, uniform
+from ..backend import DEFAULT_DTYPE, to_numpy, uniform
 from .actnorm import ActNorm
 from .additive_coupling import AdditiveCoupling
 from .affine_coupling import AffineCoupling
@@ -33,7 +33,7 @@ __all__ = ["MIXINGS", "GlowStep", "make_mixing"]
 MIXINGS = ("lu", "plain", "reverse", "shuffle")
 
 
-def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, rng=None):
+def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, *, rng):
     """The channel-mixing layer of a Glow step.
 
     Args:
@@ -41,11 +41,10 @@ def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, rng=None):
         mixing: "lu" (InvertibleLinearLU, Glow's default), "plain"
             (InvertibleLinear), "reverse" (Reverse, RealNVP's choice) or
             "shuffle" (a fixed random Permutation drawn from ``rng``).
-        dtype, rng: parameter dtype; random generator (default seed 0).
+        dtype, rng: parameter dtype; random generator (required keyword).
     """
     if mixing not in MIXINGS:
         raise ValueError(f"mixing must be one of {MIXINGS}; got {mixing!r}.")
-    rng = rng if rng is not None else make_rng(0)
     if mixing == "lu":
         return InvertibleLinearLU(num_features, dtype=dtype, rng=rng)
     if mixing == "plain":
@@ -80,11 +79,11 @@ class GlowStep(Flow):
         Kingma & Dhariwal (2018), "Glow", section 3 and Figure 2a.
     """
 
-    def __init__(self, num_features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, num_features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng):
         if not isinstance(coupling, Bijection):
             raise TypeError(f"GlowStep expects a coupling Bijection; got {type(coupling).__name__}.")
         layers = {"actnorm": ActNorm(num_features, dtype=dtype)} if actnorm else {}
-        layers["mixing"] = make_mixing(num_features, mixing, dtype, rng)
+        layers["mixing"] = make_mixing(num_features, mixing, dtype, rng=rng)
         layers["coupling"] = coupling
         super().__init__(layers)  # forward order: actnorm, mixing, coupling
         self.num_features = num_features
@@ -94,7 +93,7 @@ class GlowStep(Flow):
 
     @classmethod
     def for_vectors(
-        cls, dim, hidden=(64, 64), coupling="affine", mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, rng=None
+        cls, dim, hidden=(64, 64), coupling="affine", mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng
     ):
         """A Glow step on vectors (N, D) with a vector coupling that copies the first half.
 
@@ -104,7 +103,6 @@ class GlowStep(Flow):
             coupling: "affine" (``AffineCoupling``) or "additive" (``AdditiveCoupling``).
             mixing, actnorm, dtype, rng: as for ``GlowStep``.
         """
-        rng = rng if rng is not None else make_rng(0)
         if coupling == "affine":
             layer = AffineCoupling(dim, half_mask(dim), hidden=hidden, dtype=dtype, rng=rng)
         elif coupling == "additive":

@@ -33,7 +33,7 @@ class ImageAdditiveCoupling(Coupling):
         hidden, n_blocks, kernel_size: the ResNet conditioner (Ca -> Cb
             channels; its last convolution starts at zero, so the coupling
             starts as the identity).
-        dtype, rng: parameter dtype and random generator (default seed 0).
+        dtype, rng: parameter dtype and random generator (required keyword).
 
     Shapes:
         x, z: (N, C, H, W); x_a: (N, Ca, H, W); x_b, t: (N, Cb, H, W);
@@ -47,13 +47,13 @@ class ImageAdditiveCoupling(Coupling):
         Dhariwal (2018), "Glow", section 3.3.
     """
 
-    def __init__(self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, *, rng):
         mask = check_image_mask(mask)
         if mask.ndim != 1 or mask.shape[0] != channels:
             raise ValueError(
                 f"ImageAdditiveCoupling needs a channel mask of shape ({channels},); got shape {mask.shape}. "
                 "Use channel_mask(C, first), or ImageAffineCoupling for a checkerboard mask."
             )
-        split, net, _ = resnet_conditioner(channels, mask, 1, hidden, n_blocks, kernel_size, dtype, rng)
+        split, net, _ = resnet_conditioner(channels, mask, 1, hidden, n_blocks, kernel_size, dtype, rng=rng)
         self.channels = int(channels)
         super().__init__(split, net, Additive(), (int(channels), None, None), IMAGE_HINT)

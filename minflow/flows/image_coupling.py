@@ -54,9 +54,9 @@ class ImageAffineCoupling(ScaleHookCoupling):
     """
 
     def __init__(
-        self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, learnable_scale=False, dtype=DEFAULT_DTYPE, rng=None
+        self, channels, mask, hidden=32, n_blocks=2, kernel_size=3, learnable_scale=False, dtype=DEFAULT_DTYPE, *, rng
     ):
-        split, net, self.cb = resnet_conditioner(channels, mask, 2, hidden, n_blocks, kernel_size, dtype, rng)
+        split, net, self.cb = resnet_conditioner(channels, mask, 2, hidden, n_blocks, kernel_size, dtype, rng=rng)
         self.channels = int(channels)
         scale_shape = (self.cb, 1, 1) if learnable_scale else None
         super().__init__(split, net, self.cb, scale_shape, dtype, image_event_shape(channels, split.mask), IMAGE_HINT)

@@ -23,14 +23,15 @@ import math
 import numpy
 import scipy.linalg
 
-from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, normal, to_device, to_numpy
+from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, normal, to_device, to_numpy
+from ..checks import require_rng
 from .base import Bijection
 from .shapes import check_channels
 
 __all__ = ["InvertibleLinear", "InvertibleLinearLU", "random_rotation"]
 
 
-def random_rotation(dim, rng=None):
+def random_rotation(dim, rng):
     """A random rotation (orthogonal, det +1) of size dim x dim, as a host float64 array.
 
     The Q factor of the QR decomposition of a Gaussian matrix, with the signs
@@ -38,7 +39,6 @@ def random_rotation(dim, rng=None):
     and one column flipped if needed so that det Q = +1. Glow starts W here:
     log|det W| = 0, and every direction is mixed.
     """
-    rng = rng if rng is not None else make_rng(0)
     gauss = to_numpy(normal((dim, dim), numpy.float64, rng))  # (C, C)
     q, r = numpy.linalg.qr(gauss)
     q = q * numpy.sign(numpy.diag(r))  # Haar measure on orthogonal matrices
@@ -92,7 +92,7 @@ class _ChannelMixing(Bijection):
     def _initial_matrix(self, matrix, rng):
         """The starting W, float64 (C, C): ``matrix`` checked, or a random rotation (Glow's initialisation)."""
         if matrix is None:
-            return random_rotation(self.num_features, rng)
+            return random_rotation(self.num_features, require_rng(rng, f"{type(self).__name__} without a matrix"))
         w = _check_matrix(matrix, type(self).__name__)
         if w.shape[0] != self.num_features:
             raise ValueError(f"matrix has shape {w.shape}, but num_features is {self.num_features}.")
@@ -165,7 +165,7 @@ class InvertibleLinear(_ChannelMixing):
         num_features: C (channels of images, features of vectors).
         dtype: parameter dtype (float32 to train, float64 to check).
         rng: random generator for the initial rotation (``backend.make_rng``);
-            default seed 0.
+            required unless ``matrix`` is given.
         matrix: start from this (C, C) invertible matrix instead of a random
             rotation (``from_matrix``).
 
@@ -230,7 +230,7 @@ class InvertibleLinearLU(_ChannelMixing):
     Args:
         num_features: C.
         dtype: parameter dtype.
-        rng: random generator for the initial rotation; default seed 0.
+        rng: random generator for the initial rotation; required unless ``matrix`` is given.
         matrix: start from the LU decomposition of this (C, C) invertible
             matrix instead of a random rotation (``from_matrix``).
 

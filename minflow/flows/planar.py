@@ -15,7 +15,7 @@ exactly one root. Written without cancellation, 1 + u_hat.psi = tanh^2 + (1 -
 tanh^2) * softplus(w.u), a sum of two non-negative terms.
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform, zeros
+from ..backend import DEFAULT_DTYPE, get_array_module, sigmoid, softplus, uniform, zeros
 from .base import SamplingMapBijection
 from .shapes import check_vectors
 
@@ -77,11 +77,10 @@ class Planar(SamplingMapBijection):
 
     stateless = True  # forward is a numerical solve, but a function of x and the parameters alone
 
-    def __init__(self, dim, dtype=DEFAULT_DTYPE, rng=None, tol=1e-12, max_iter=100):
+    def __init__(self, dim, dtype=DEFAULT_DTYPE, *, rng, tol=1e-12, max_iter=100):
         super().__init__()
         if int(dim) != dim or dim < 1:
             raise ValueError(f"Planar expects a positive integer dim; got {dim!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.dim = int(dim)
         self.tol = tol
         self.max_iter = int(max_iter)

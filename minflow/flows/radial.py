@@ -17,7 +17,7 @@ log-det is computed without cancellation, and the radius equation
 r^2 + (sp - |x - z0|) r - alpha |x - z0| = 0 has exactly one root r >= 0.
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, sigmoid, softplus, uniform
+from ..backend import DEFAULT_DTYPE, get_array_module, sigmoid, softplus, uniform
 from .base import SamplingMapBijection
 from .shapes import check_vectors
 
@@ -64,11 +64,10 @@ class Radial(SamplingMapBijection):
 
     stateless = True
 
-    def __init__(self, dim, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, dim, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if int(dim) != dim or dim < 1:
             raise ValueError(f"Radial expects a positive integer dim; got {dim!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.dim = int(dim)
         bound = 1.0 / self.dim**0.5
         self.add_param("z0", uniform((self.dim,), -bound, bound, dtype, rng))

@@ -20,7 +20,7 @@ formula ignores, and training would shrink exp(-alpha) for free ("exploit
 the log-det").
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, zeros
+from ..backend import DEFAULT_DTYPE, get_array_module, zeros
 from ..nn.causal_transformer import CausalTransformer
 from .base import Bijection
 
@@ -74,10 +74,10 @@ class TarFlowBlock(Bijection):
         mlp_ratio=4,
         alpha_bound=2.0,
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
     ):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         self.token_dim, self.n_tokens, self.alpha_bound = int(token_dim), int(n_tokens), float(alpha_bound)
         self.net = self.add_child(
             "net",

@@ -24,7 +24,7 @@ is needed). T steps give the same outputs as one causal ``forward``.
 
 import math
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng
+from ..backend import DEFAULT_DTYPE, get_array_module
 from .linear import Linear
 from .module import Module
 
@@ -64,11 +64,10 @@ class CausalSelfAttention(Module):
         of the t tokens ``step`` has seen since ``reset_kv_cache``.
     """
 
-    def __init__(self, dim, n_heads, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, dim, n_heads, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if dim % n_heads:
             raise ValueError(f"CausalSelfAttention needs dim divisible by n_heads; got dim={dim}, n_heads={n_heads}.")
-        rng = rng if rng is not None else make_rng(0)
         self.dim, self.n_heads, self.head_dim = int(dim), int(n_heads), int(dim) // int(n_heads)
         self.qkv = self.add_child("qkv", Linear(dim, 3 * dim, dtype=dtype, rng=rng))
         self.out = self.add_child("out", Linear(dim, dim, dtype=dtype, rng=rng))

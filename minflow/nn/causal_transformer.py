@@ -12,7 +12,7 @@ y_t depends on u_1..u_t alone. ``step`` feeds one token at a time through the
 blocks' key/value caches: T steps give the rows of one ``forward``.
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng
+from ..backend import DEFAULT_DTYPE
 from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
@@ -57,10 +57,10 @@ class CausalTransformer(Module):
         mlp_ratio=4,
         out_init="zeros",
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
     ):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         self.n_tokens = int(n_tokens)
         self.embed = self.add_child("embed", Linear(in_dim, dim, dtype=dtype, rng=rng))
         self.pos = self.add_child("pos", PositionalEmbedding(n_tokens, dim, dtype=dtype, rng=rng))

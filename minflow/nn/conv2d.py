@@ -56,7 +56,7 @@ A training batch of 64 digits never reaches the cap.
 
 import math
 
-from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, make_rng, uniform, zeros
+from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, uniform, zeros
 from .module import Module
 
 __all__ = ["CONV_INITS", "Conv2d", "im2col"]
@@ -109,7 +109,7 @@ class Conv2d(Module):
             default); "zeros": W = b = 0 (the last layer of a conditioner, so
             that a coupling starts as the identity).
         dtype: parameter dtype (float32 to train, float64 for checks).
-        rng: random generator (``backend.make_rng``); default seed 0.
+        rng: random generator (``backend.make_rng(seed)``), a required keyword.
 
     Shapes:
         x: (N, C, H, W) -> y: (N, O, H, W); W: (O, C, K, K); b: (O,).
@@ -132,7 +132,7 @@ class Conv2d(Module):
             are gathered at once; None (default) means 1/K^2.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, in_channels, out_channels, kernel_size=3, init="uniform", dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(
@@ -140,7 +140,6 @@ class Conv2d(Module):
             )
         if init not in CONV_INITS:
             raise ValueError(f"Conv2d init must be one of {CONV_INITS}; got {init!r}.")
-        rng = rng if rng is not None else make_rng(0)
         c, o, k = int(in_channels), int(out_channels), int(kernel_size)
         if init == "uniform":
             bound = 1 / math.sqrt(c * k * k)

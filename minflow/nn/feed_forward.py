@@ -9,7 +9,7 @@ feed-forward network"), with GELU as in GPT-2 and ViT:
 Its backward is that of its three parts, last first.
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng
+from ..backend import DEFAULT_DTYPE
 from .gelu import GELU
 from .linear import Linear
 from .module import Module
@@ -32,9 +32,8 @@ class FeedForward(Module):
         none of its own: each Linear keeps its input, GELU its input and tanh.
     """
 
-    def __init__(self, dim, ratio=4, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, dim, ratio=4, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         hidden = int(ratio * dim)
         self.fc1 = self.add_child("fc1", Linear(dim, hidden, dtype=dtype, rng=rng))
         self.act = self.add_child("act", GELU())

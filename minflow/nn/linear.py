@@ -9,7 +9,7 @@ over every row.
 
 import math
 
-from ..backend import DEFAULT_DTYPE, get_array_module, make_rng, normal, rng_module, uniform, zeros
+from ..backend import DEFAULT_DTYPE, get_array_module, normal, rng_module, uniform, zeros
 from .module import Module
 
 __all__ = ["INITS", "Linear"]
@@ -30,7 +30,7 @@ class Linear(Module):
             "zeros":   W = 0, b = 0 (a last layer that starts a coupling as
                        the identity).
         dtype: parameter dtype (float32 for training, float64 for checks).
-        rng: a random generator (``backend.make_rng``); default seed 0.
+        rng: a random generator (``backend.make_rng(seed)``), a required keyword.
 
     Shapes:
         x: (N, D) -> y: (N, K); or (N, T, D) -> (N, T, K), every leading index a row.
@@ -39,11 +39,10 @@ class Linear(Module):
         forward keeps x (needed for dW = x^T dy); backward releases it.
     """
 
-    def __init__(self, in_features, out_features, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, in_features, out_features, init="uniform", dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"Linear init must be one of {INITS}; got {init!r}.")
-        rng = rng if rng is not None else make_rng(0)
         d, k = in_features, out_features
         if init == "uniform":
             bound = 1 / math.sqrt(d)

@@ -18,7 +18,8 @@ transformers' params layout.
 
 import numpy
 
-from ..backend import DEFAULT_DTYPE, make_rng, to_numpy
+from ..backend import DEFAULT_DTYPE, to_numpy
+from ..checks import require_rng
 from .activations import ReLU
 from .masked_linear import MaskedLinear
 from .module import Module
@@ -38,8 +39,7 @@ def made_degrees(dim, order="natural", rng=None):
             return numpy.arange(1, dim + 1)
         if order == "reversed":
             return numpy.arange(dim, 0, -1)
-        rng = rng if rng is not None else make_rng(0)
-        keys = to_numpy(rng.random(dim))
+        keys = to_numpy(require_rng(rng, 'made_degrees(order="random")').random(dim))
         return numpy.argsort(numpy.argsort(keys)) + 1
     degrees = numpy.asarray(order)
     if sorted(degrees.tolist()) != list(range(1, dim + 1)):
@@ -77,12 +77,12 @@ class MADE(Module):
         init="uniform",
         last_init="zeros",
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
     ):
         super().__init__()
         if int(dim) != dim or dim < 1 or int(n_params) != n_params or n_params < 1:
             raise ValueError(f"MADE needs positive integers dim and n_params; got dim={dim!r}, n_params={n_params!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.dim, self.n_params = int(dim), int(n_params)
         self.degrees = made_degrees(self.dim, order, rng)  # (D,), inputs
         units = [self.degrees]

@@ -29,7 +29,7 @@ class MaskedLinear(Linear):
         forward keeps x (for dW); W * M is recomputed (a (D, K) product, no batch axis).
     """
 
-    def __init__(self, mask, init="uniform", dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, mask, init="uniform", dtype=DEFAULT_DTYPE, *, rng):
         mask = to_numpy(mask).astype(bool)
         if mask.ndim != 2:
             raise ValueError(f"MaskedLinear needs a 2-D mask (in_features, out_features); got shape {mask.shape}.")

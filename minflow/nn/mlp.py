@@ -5,7 +5,7 @@
 with L = len(sizes) - 2 the index of the last Linear layer (no activation after it).
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng
+from ..backend import DEFAULT_DTYPE
 from .activations import LeakyReLU, ReLU, SiLU, Tanh
 from .linear import Linear
 from .module import Module
@@ -33,13 +33,12 @@ class MLP(Module):
         none of its own; each Linear keeps its input and each activation its mask.
     """
 
-    def __init__(self, sizes, activation="relu", init="uniform", last_init="zeros", dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, sizes, activation="relu", init="uniform", last_init="zeros", dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"MLP sizes must be at least two positive widths, e.g. (2, 64, 2); got {sizes}.")
         if activation not in ACTIVATIONS:
             raise ValueError(f"MLP activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.sizes = tuple(int(s) for s in sizes)
         self.layers = []
         n_linear = len(sizes) - 1

@@ -9,7 +9,7 @@ GPT-2 and ViT learn theirs the same way).
     dx = dy,   dP[t] = sum_n dy[n, t]
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng, normal
+from ..backend import DEFAULT_DTYPE, normal
 from .module import Module
 
 __all__ = ["PositionalEmbedding"]
@@ -33,9 +33,8 @@ class PositionalEmbedding(Module):
         as a number.
     """
 
-    def __init__(self, n_positions, dim, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, n_positions, dim, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         self.n_positions, self.dim = int(n_positions), int(dim)
         self.add_param("P", normal((self.n_positions, self.dim), dtype, rng, scale=0.02))
 

@@ -12,7 +12,7 @@ Backward runs the same steps in reverse; the skip connection adds the
 gradient of the identity path to that of the block: dh = dh_out + d(block).
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng
+from ..backend import DEFAULT_DTYPE
 from .activations import ReLU
 from .conv2d import Conv2d
 from .module import Module
@@ -35,9 +35,8 @@ class ResidualBlock(Module):
         none of its own; each convolution keeps its input, the ReLU its output (the same array as conv_b's input).
     """
 
-    def __init__(self, channels, kernel_size=3, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, channels, kernel_size=3, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         self.conv_a = self.add_child("conv_a", Conv2d(channels, channels, kernel_size, dtype=dtype, rng=rng))
         self.relu = self.add_child("relu", ReLU())
         self.conv_b = self.add_child("conv_b", Conv2d(channels, channels, kernel_size, dtype=dtype, rng=rng))
@@ -86,14 +85,14 @@ class ResNet(Module):
         kernel_size=3,
         last_init="zeros",
         dtype=DEFAULT_DTYPE,
-        rng=None,
+        *,
+        rng,
     ):
         super().__init__()
         if int(n_blocks) != n_blocks or n_blocks < 0:
             raise ValueError(f"ResNet n_blocks must be a non-negative integer; got {n_blocks!r}.")
         if int(hidden) != hidden or hidden < 1:
             raise ValueError(f"ResNet hidden must be a positive integer; got {hidden!r}.")
-        rng = rng if rng is not None else make_rng(0)
         self.conv_in = self.add_child("conv_in", Conv2d(in_channels, hidden, kernel_size, dtype=dtype, rng=rng))
         self.blocks = [
             self.add_child(f"block{i}", ResidualBlock(hidden, kernel_size, dtype=dtype, rng=rng))

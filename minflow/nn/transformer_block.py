@@ -16,7 +16,7 @@ With a causal attention, output token t depends on input tokens <= t only
 (every other part works token by token), which is what ``step`` relies on.
 """
 
-from ..backend import DEFAULT_DTYPE, make_rng
+from ..backend import DEFAULT_DTYPE
 from .attention import CausalSelfAttention
 from .feed_forward import FeedForward
 from .layer_norm import LayerNorm
@@ -42,9 +42,8 @@ class TransformerBlock(Module):
         attention also holds the key/value cache of ``step``.
     """
 
-    def __init__(self, dim, n_heads, mlp_ratio=4, dtype=DEFAULT_DTYPE, rng=None):
+    def __init__(self, dim, n_heads, mlp_ratio=4, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        rng = rng if rng is not None else make_rng(0)
         self.norm1 = self.add_child("norm1", LayerNorm(dim, dtype=dtype))
         self.attn = self.add_child("attn", CausalSelfAttention(dim, n_heads, dtype=dtype, rng=rng))
         self.norm2 = self.add_child("norm2", LayerNorm(dim, dtype=dtype))

@@ -59,7 +59,7 @@ def animate_warping(
     n_points=1000,
     n_lines=11,
     density=False,
-    rng=None,
+    seed=0,
     dpi=80,
     latent_box=(-3.0, 3.0),
     title=None,
@@ -87,7 +87,7 @@ def animate_warping(
         density: draw the density of the current representation as a
             heatmap behind the points, each state scaled to its own peak,
             crossfaded between layers.
-        rng: random generator on the model's module (default: seed 0).
+        seed: the points are drawn from ``make_rng(seed)`` on the model's module.
         dpi: resolution; the frame is 5.4 x 6 inches.
         latent_box: the starting grid, in latent space.
         title: the line above the panel (default: "<dataset>: a flow of L layers").
@@ -99,7 +99,7 @@ def animate_warping(
     for name, value in [("frames_per_layer", frames_per_layer), ("hold", hold), ("fps", fps), ("n_points", n_points)]:
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    states = _key_states(model, toy, n_points, n_lines, latent_box, rng, density)
+    states = _key_states(model, toy, n_points, n_lines, latent_box, seed, density)
     timeline = _timeline(len(model.flow), frames_per_layer, hold, toy.name)
     with matplotlib.rc_context(STYLE):
         frame = _Frame(states, title or f"{toy.name}: a flow of {len(model.flow)} layers")
@@ -131,10 +131,10 @@ class _States:
         return pts, lns, img
 
 
-def _key_states(model, toy, n_points, n_lines, latent_box, rng, density):
+def _key_states(model, toy, n_points, n_lines, latent_box, seed, density):
     """Base samples and a latent grid pushed through the inverse of every layer (and the heatmaps)."""
     xp, dtype = _model_module(model)
-    rng = rng if rng is not None else make_rng(0, xp)
+    rng = make_rng(seed, xp)
     z = to_numpy(model.base.sample(int(n_points), rng, numpy.float64))  # (P, 2)
     points, lines = _push(model, z, _grid_lines(latent_box, n_lines), "inverse")
     points, lines = points[::-1], lines[::-1]  # from data x (0) to latent z (L)

@@ -38,7 +38,7 @@ def _ode_states(model, z, lines, times, n_steps=None):
     return [s[:n_points] for s in states], [s[n_points:].reshape(lines.shape) for s in states]
 
 
-def plot_ode_warping(model, toy, path=None, n_panels=5, n_points=1500, n_lines=11, rng=None, latent_box=(-3.0, 3.0)):
+def plot_ode_warping(model, toy, path=None, n_panels=5, n_points=1500, n_lines=11, seed=0, latent_box=(-3.0, 3.0)):
     """A continuous flow at a few times: base samples and a grid carried from t = 0 (noise) to t = 1 (data).
 
     The figure for a ``ContinuousFlowModel`` that ``plot_warping`` draws
@@ -52,13 +52,13 @@ def plot_ode_warping(model, toy, path=None, n_panels=5, n_points=1500, n_lines=1
         path: save the figure there as PNG if given.
         n_panels: at least 2.
         n_points, n_lines: points and grid lines per direction.
-        rng: random generator on the model's module (default: seed 0).
+        seed: the points are drawn from ``make_rng(seed)`` on the model's module.
         latent_box: the grid at t = 0.
     """
     if int(n_panels) != n_panels or n_panels < 2:
         raise ValueError(f"n_panels must be an integer >= 2; got {n_panels!r}.")
     xp, _ = _model_module(model)
-    rng = rng if rng is not None else make_rng(0, xp)
+    rng = make_rng(seed, xp)
     times = [k / (n_panels - 1) for k in range(n_panels)]
     n_steps = (n_panels - 1) * -(-model.n_steps // (n_panels - 1))  # so every panel's t is on the solver's grid
     z = to_numpy(model.base.sample(n_points, rng, numpy.float64))  # (P, 2)
@@ -80,7 +80,7 @@ def plot_ode_warping(model, toy, path=None, n_panels=5, n_points=1500, n_lines=1
 
 
 def animate_ode_warping(
-    model, toy, path, hold=14, fps=16, n_points=1000, n_lines=11, rng=None, dpi=80, latent_box=(-3.0, 3.0), title=None
+    model, toy, path, hold=14, fps=16, n_points=1000, n_lines=11, seed=0, dpi=80, latent_box=(-3.0, 3.0), title=None
 ):
     """A GIF of a continuous flow carrying the Gaussian to the data along t, and back.
 
@@ -95,7 +95,7 @@ def animate_ode_warping(
         path: where to write the GIF (folders are created).
         hold: frames paused at t = 0 and at t = 1. fps: frames per second.
         n_points, n_lines: points and grid lines per direction.
-        rng: random generator on the model's module (default: seed 0).
+        seed: the points are drawn from ``make_rng(seed)`` on the model's module.
         dpi: resolution; the frame is 5.4 x 6 inches.
         latent_box: the starting grid at t = 0.
         title: the line above the panel.
@@ -109,7 +109,7 @@ def animate_ode_warping(
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     xp, _ = _model_module(model)
-    rng = rng if rng is not None else make_rng(0, xp)
+    rng = make_rng(seed, xp)
     n_steps = model.n_steps
     times = [k / n_steps for k in range(n_steps + 1)]
     z = to_numpy(model.base.sample(int(n_points), rng, numpy.float64))  # (P, 2)

@@ -111,18 +111,18 @@ def plot_density_comparison(model, toy, path=None, gap=None, n=200, n_hist=200_0
     return _finish(fig, path)
 
 
-def plot_samples(model, toy, n=2000, rng=None, path=None):
+def plot_samples(model, toy, n=2000, seed=0, path=None):
     """Model samples beside exact data samples, on the same axes.
 
     Args:
         model: a FlowModel on 2D data. toy: a ToyDensity.
         n: points per panel.
-        rng: random generator on the model's array module (default: seed 0);
+        seed: the points are drawn from ``make_rng(seed)`` on the model's array module;
             it draws the model's samples, then the data's.
         path: save the figure there as PNG if given.
     """
     xp, dtype = _model_module(model)
-    rng = rng if rng is not None else make_rng(0, xp)
+    rng = make_rng(seed, xp)
     model_x = to_numpy(model.sample(n, rng))  # (n, 2)
     data_x = to_numpy(toy.sample(n, rng, dtype))  # (n, 2)
     box = _as_box(toy.box)

@@ -54,7 +54,7 @@ def _push(model, points, lines, direction):
     return [s[:n_points] for s in steps], [s[n_points:].reshape(lines.shape) for s in steps]
 
 
-def plot_warping(model, toy, path=None, n_points=1500, n_lines=11, rng=None, latent_box=(-3.0, 3.0)):
+def plot_warping(model, toy, path=None, n_points=1500, n_lines=11, seed=0, latent_box=(-3.0, 3.0)):
     """The flow, layer by layer: a grid and a point cloud pushed through each layer.
 
     Top row (density direction, ``model.flow.forward_steps``): exact data
@@ -71,11 +71,11 @@ def plot_warping(model, toy, path=None, n_points=1500, n_lines=11, rng=None, lat
         toy: a ToyDensity (its sampler and box).
         path: save the figure there as PNG if given.
         n_points: points per row; n_lines: grid lines per direction.
-        rng: random generator on the model's module (default: seed 0).
+        seed: the points are drawn from ``make_rng(seed)`` on the model's module.
         latent_box: the grid of the bottom row, in latent space.
     """
     xp, _ = _model_module(model)
-    rng = rng if rng is not None else make_rng(0, xp)
+    rng = make_rng(seed, xp)
     n_layers = len(model.flow)
     data_x = to_numpy(toy.sample(n_points, rng, numpy.float64))  # (P, 2)
     z = to_numpy(model.base.sample(n_points, rng, numpy.float64))  # (P, 2)

@@ -40,7 +40,7 @@ def _check_layers(n_layers):
 def _autoregressive(cls, n_layers, transformer, hidden, dtype, seed, rng):
     rng = rng if rng is not None else make_rng(seed)
     orders = ("natural", "reversed")
-    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng) for k in range(_check_layers(n_layers))]
+    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng=rng) for k in range(_check_layers(n_layers))]
     return FlowModel(Flow(layers), StandardNormal((2,)))
 
 

@@ -13,7 +13,9 @@ from minflow.viz import density_grid
 
 
 def random_model(rng, n_steps=64, scale=0.4):
-    field = VelocityField(2, hidden=(16, 16), n_frequencies=2, n_fourier=4, fourier_scale=1.0, dtype=numpy.float64)
+    field = VelocityField(
+        2, hidden=(16, 16), n_frequencies=2, n_fourier=4, fourier_scale=1.0, dtype=numpy.float64, rng=make_rng(0)
+    )
     return ContinuousFlowModel(randomize_params(field, rng, scale=scale), n_steps=n_steps)
 
 
@@ -94,6 +96,6 @@ def test_model_rejects_bad_input(trained):
     with pytest.raises(ValueError, match="multiples of 1/n_steps"):
         trained.transport(numpy.zeros((1, 2)), [0.0, 0.3])
     with pytest.raises(ValueError, match="method must be one of"):
-        ContinuousFlowModel(VelocityField(2, hidden=(4,)), method="dopri5")
+        ContinuousFlowModel(VelocityField(2, hidden=(4,), rng=make_rng(0)), method="dopri5")
     with pytest.raises(TypeError, match="forward\\(x, t\\) and divergence"):
         ContinuousFlowModel(object())

@@ -4,7 +4,7 @@ import numpy
 import pytest
 from helpers import assert_block_passes_all_checks, randomize_params
 
-from minflow.backend import get_array_module, to_device, to_numpy
+from minflow.backend import get_array_module, make_rng, to_device, to_numpy
 from minflow.continuous import VelocityField, time_features
 from minflow.nn import Module
 
@@ -26,7 +26,9 @@ class AtFixedTimes(Module):
 
 def make_field(dim=2, hidden=(8, 7)):
     def make(dtype):
-        field = VelocityField(dim, hidden=hidden, n_frequencies=3, n_fourier=4, fourier_scale=1.5, dtype=dtype)
+        field = VelocityField(
+            dim, hidden=hidden, n_frequencies=3, n_fourier=4, fourier_scale=1.5, dtype=dtype, rng=make_rng(0)
+        )
         return randomize_params(field, numpy.random.default_rng(0))
 
     return make
@@ -82,13 +84,15 @@ def test_velocity_field_divergence_leaves_the_training_caches_alone(rng):
 
 
 def test_velocity_field_default_size_fits_the_35000_parameter_budget():
-    field = VelocityField(2)
+    field = VelocityField(2, rng=make_rng(0))
     assert field.num_params() == 34_442  # (42*120 + 120) + 2 * (120*120 + 120) + (120*2 + 2)
     assert list(field.buffers()) == ["B"] and field.B.shape == (2, 16)  # fixed, not counted
 
 
 def test_velocity_field_without_fourier_features_is_an_mlp_of_x_and_phi(rng):
-    field = randomize_params(VelocityField(2, hidden=(5,), n_frequencies=2, n_fourier=0, dtype=numpy.float64), rng)
+    field = randomize_params(
+        VelocityField(2, hidden=(5,), n_frequencies=2, n_fourier=0, dtype=numpy.float64, rng=make_rng(0)), rng
+    )
     x, t = rng.standard_normal((4, 2)), rng.uniform(size=4)
     p = field.params
     h = numpy.concatenate([x, time_features(t, 2, x)], axis=1)
@@ -98,7 +102,7 @@ def test_velocity_field_without_fourier_features_is_an_mlp_of_x_and_phi(rng):
 
 
 def test_velocity_field_keeps_float32(rng):
-    field = VelocityField(2, hidden=(8,))
+    field = VelocityField(2, hidden=(8,), rng=make_rng(0))
     x = rng.standard_normal((3, 2)).astype(numpy.float32)
     v, div = field.divergence(x, numpy.float32(0.5))
     assert v.dtype == div.dtype == field.forward(x, 0.5).dtype == numpy.float32
@@ -115,12 +119,12 @@ def test_time_features_tell_the_two_ends_apart():
 
 
 def test_velocity_field_rejects_wrong_shapes(rng):
-    field = VelocityField(2, hidden=(4,))
+    field = VelocityField(2, hidden=(4,), rng=make_rng(0))
     with pytest.raises(ValueError, match=r"x of shape \(N, 2\)"):
         field.forward(rng.standard_normal((3, 3)), 0.5)
     with pytest.raises(ValueError, match="one time per row"):
         field.forward(rng.standard_normal((3, 2)), numpy.zeros(4))
     with pytest.raises(ValueError, match="dim must be an integer >= 1"):
-        VelocityField(0)
+        VelocityField(0, rng=make_rng(0))
     with pytest.raises(ValueError, match="n_fourier must be an integer >= 0"):
-        VelocityField(2, n_fourier=-1)
+        VelocityField(2, n_fourier=-1, rng=make_rng(0))

@@ -56,7 +56,7 @@ def test_affine_coupling_formula(rng):
 
 
 def test_affine_coupling_starts_as_identity(rng):
-    layer = AffineCoupling(4, half_mask(4), hidden=(16,), dtype=numpy.float64)
+    layer = AffineCoupling(4, half_mask(4), hidden=(16,), dtype=numpy.float64, rng=make_rng(0))
     x = rng.standard_normal((5, 4))
     z, logdet = layer.forward(to_device(x))
     numpy.testing.assert_array_equal(to_numpy(z), x)
@@ -65,19 +65,21 @@ def test_affine_coupling_starts_as_identity(rng):
 
 def test_affine_coupling_scale_is_bounded(rng):
     # s = tanh(s_raw) in (-1, 1): |logdet| < Db whatever the conditioner says
-    layer = randomize_params(AffineCoupling(4, half_mask(4), hidden=(8,), dtype=numpy.float64), rng, scale=50.0)
+    layer = randomize_params(
+        AffineCoupling(4, half_mask(4), hidden=(8,), dtype=numpy.float64, rng=make_rng(0)), rng, scale=50.0
+    )
     _, logdet = layer.forward(to_device(10 * rng.standard_normal((100, 4))))
     assert numpy.abs(to_numpy(logdet)).max() <= 2.0
 
 
 def test_affine_coupling_learnable_scale_param_only_when_asked():
-    assert "scale" not in AffineCoupling(3, half_mask(3), hidden=(4,)).params
-    layer = AffineCoupling(3, half_mask(3), hidden=(4,), learnable_scale=True)
+    assert "scale" not in AffineCoupling(3, half_mask(3), hidden=(4,), rng=make_rng(0)).params
+    layer = AffineCoupling(3, half_mask(3), hidden=(4,), learnable_scale=True, rng=make_rng(0))
     numpy.testing.assert_array_equal(to_numpy(layer.params["scale"]), numpy.ones(2))
 
 
 def test_affine_coupling_rejects_wrong_shape():
-    layer = AffineCoupling(3, half_mask(3), hidden=(4,))
+    layer = AffineCoupling(3, half_mask(3), hidden=(4,), rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 3\); got \(5, 4\)"):
         layer.forward(numpy.zeros((5, 4), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 3\); got \(2, 3, 3\)"):

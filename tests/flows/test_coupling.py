@@ -4,6 +4,7 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
+from minflow.backend import make_rng
 from minflow.flows import Coupling, Flow, channel_mask, checkerboard_mask
 from minflow.flows.transformers import Additive, Affine, RationalQuadraticSpline
 
@@ -20,7 +21,9 @@ def test_vector_coupling_with_each_transformer_passes_all_checks(kind, xp):
     mask = numpy.array([True, False, True, False, False])
 
     def make(dtype):
-        layer = Coupling.for_vectors(5, mask, TRANSFORMERS[kind](dtype, (3,)), hidden=(6,), dtype=dtype)
+        layer = Coupling.for_vectors(
+            5, mask, TRANSFORMERS[kind](dtype, (3,)), hidden=(6,), dtype=dtype, rng=make_rng(0)
+        )
         return randomize_params(layer, numpy.random.default_rng(0), scale=0.4)
 
     assert_layer_passes_all_checks(make, numpy.random.default_rng(1).standard_normal((4, 5)), xp)
@@ -36,7 +39,7 @@ def test_image_coupling_with_each_transformer_passes_all_checks(kind, mask_kind,
 
     def make(dtype):
         transformer = TRANSFORMERS[kind](dtype, (n_transformed, 1, 1))
-        layer = Coupling.for_images(2, mask, transformer, hidden=3, n_blocks=1, dtype=dtype)
+        layer = Coupling.for_images(2, mask, transformer, hidden=3, n_blocks=1, dtype=dtype, rng=make_rng(0))
         return randomize_params(layer, numpy.random.default_rng(2), scale=0.15)
 
     assert_layer_passes_all_checks(make, numpy.random.default_rng(3).standard_normal((2, 2, 4, 4)), xp, max_entries=40)
@@ -45,7 +48,9 @@ def test_image_coupling_with_each_transformer_passes_all_checks(kind, mask_kind,
 def test_checkerboard_coupling_leaves_the_copied_pixels_exactly_unchanged():
     mask = checkerboard_mask(4, 4, 0)
     layer = randomize_params(
-        Coupling.for_images(1, mask, RationalQuadraticSpline(4, 5.0), hidden=3, n_blocks=1, dtype=numpy.float64),
+        Coupling.for_images(
+            1, mask, RationalQuadraticSpline(4, 5.0), hidden=3, n_blocks=1, dtype=numpy.float64, rng=make_rng(0)
+        ),
         numpy.random.default_rng(4),
     )
     x = numpy.random.default_rng(5).standard_normal((3, 1, 4, 4))
@@ -59,7 +64,12 @@ def test_coupling_flow_memory_by_inversion_equals_the_cached_path(kind):
     def build():
         layers = [
             Coupling.for_vectors(
-                3, numpy.arange(3) == k % 3, TRANSFORMERS[kind](numpy.float64, (2,)), hidden=(5,), dtype=numpy.float64
+                3,
+                numpy.arange(3) == k % 3,
+                TRANSFORMERS[kind](numpy.float64, (2,)),
+                hidden=(5,),
+                dtype=numpy.float64,
+                rng=make_rng(0),
             )
             for k in range(4)
         ]
@@ -82,7 +92,7 @@ def test_coupling_flow_memory_by_inversion_equals_the_cached_path(kind):
 
 
 def test_coupling_backward_after_the_other_direction_is_a_clear_error():
-    layer = Coupling.for_vectors(2, [True, False], RationalQuadraticSpline(), hidden=(4,))
+    layer = Coupling.for_vectors(2, [True, False], RationalQuadraticSpline(), hidden=(4,), rng=make_rng(0))
     x = numpy.zeros((3, 2), dtype=numpy.float32)
     layer.forward(x)
     layer.inverse(x)

@@ -35,7 +35,9 @@ def test_image_additive_coupling_formula(rng):
 
 def test_image_additive_coupling_starts_as_identity(rng):
     x = rng.standard_normal((2, 4, 3, 3))
-    z, _ = ImageAdditiveCoupling(4, channel_mask(4), hidden=4, n_blocks=1, dtype=numpy.float64).forward(to_device(x))
+    z, _ = ImageAdditiveCoupling(
+        4, channel_mask(4), hidden=4, n_blocks=1, dtype=numpy.float64, rng=make_rng(0)
+    ).forward(to_device(x))
     numpy.testing.assert_array_equal(to_numpy(z), x)
 
 
@@ -50,7 +52,7 @@ def test_image_additive_coupling_backward_after_other_pass_is_an_error(rng):
 
 def test_image_additive_coupling_rejects_spatial_mask_and_wrong_shape():
     with pytest.raises(ValueError, match="channel mask"):
-        ImageAdditiveCoupling(1, checkerboard_mask(4, 4))
-    layer = ImageAdditiveCoupling(4, channel_mask(4), hidden=4, n_blocks=1)
+        ImageAdditiveCoupling(1, checkerboard_mask(4, 4), rng=make_rng(0))
+    layer = ImageAdditiveCoupling(4, channel_mask(4), hidden=4, n_blocks=1, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 4, H, W\)"):
         layer.forward(numpy.zeros((2, 2, 3, 3), dtype=numpy.float32))

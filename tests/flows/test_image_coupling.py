@@ -89,7 +89,9 @@ def test_channel_coupling_formula(rng):
 def test_image_coupling_logdet_matches_jacobian_at_d8_width(rng):
     # the D8 conditioner (32 wide, 2 blocks) on a 1x4x4 image, parameters randomised
     layer = randomize_params(
-        ImageAffineCoupling(1, checkerboard_mask(4, 4, 0), dtype=numpy.float64), numpy.random.default_rng(2), 0.1
+        ImageAffineCoupling(1, checkerboard_mask(4, 4, 0), dtype=numpy.float64, rng=make_rng(0)),
+        numpy.random.default_rng(2),
+        0.1,
     )
     x = to_device(rng.standard_normal((2, 1, 4, 4)))
     logdet = to_numpy(layer.forward(x)[1])
@@ -98,7 +100,7 @@ def test_image_coupling_logdet_matches_jacobian_at_d8_width(rng):
 
 
 def test_image_coupling_starts_as_identity(rng):
-    layer = ImageAffineCoupling(4, channel_mask(4), hidden=8, dtype=numpy.float64)
+    layer = ImageAffineCoupling(4, channel_mask(4), hidden=8, dtype=numpy.float64, rng=make_rng(0))
     x = rng.standard_normal((2, 4, 4, 4))
     z, logdet = layer.forward(to_device(x))
     numpy.testing.assert_array_equal(to_numpy(z), x)
@@ -106,21 +108,21 @@ def test_image_coupling_starts_as_identity(rng):
 
 
 def test_image_coupling_conditioner_sizes_follow_d8_conventions():
-    cb = ImageAffineCoupling(2, checkerboard_mask(4, 4, 0))
+    cb = ImageAffineCoupling(2, checkerboard_mask(4, 4, 0), rng=make_rng(0))
     assert cb.params["net.conv_in.W"].shape[1] == 2 and cb.params["net.conv_out.W"].shape[0] == 4
-    ch = ImageAffineCoupling(4, channel_mask(4))
+    ch = ImageAffineCoupling(4, channel_mask(4), rng=make_rng(0))
     assert ch.params["net.conv_in.W"].shape[1] == 2 and ch.params["net.conv_out.W"].shape[0] == 4
 
 
 def test_image_coupling_rejects_wrong_shape():
-    layer = ImageAffineCoupling(1, checkerboard_mask(8, 8, 0), hidden=4)
+    layer = ImageAffineCoupling(1, checkerboard_mask(8, 8, 0), hidden=4, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 1, 8, 8\); got \(2, 1, 4, 4\)"):
         layer.forward(numpy.zeros((2, 1, 4, 4), numpy.float32))
-    layer = ImageAffineCoupling(4, channel_mask(4), hidden=4)
+    layer = ImageAffineCoupling(4, channel_mask(4), hidden=4, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 4, H, W\); got \(2, 2, 4, 4\)"):
         layer.inverse(numpy.zeros((2, 2, 4, 4), numpy.float32))
     with pytest.raises(ValueError, match="one entry per channel"):
-        ImageAffineCoupling(6, channel_mask(4))
+        ImageAffineCoupling(6, channel_mask(4), rng=make_rng(0))
 
 
 def test_image_coupling_inverse_pass_drops_forward_cache(rng):

@@ -71,7 +71,7 @@ def test_planar_inverse_is_the_paper_formula(rng):
 
 
 def test_planar_u_hat_satisfies_constraint(rng):
-    layer = Planar(3, dtype=numpy.float64)
+    layer = Planar(3, dtype=numpy.float64, rng=make_rng(0))
     for scale in (0.1, 1.0, 10.0, 100.0):
         for _ in range(50):
             u, w = scale * rng.standard_normal(3), scale * rng.standard_normal(3)
@@ -87,7 +87,9 @@ def test_planar_u_hat_satisfies_constraint(rng):
 def test_planar_logdet_stays_finite_at_the_bound():
     # w.u = -50: w.u_hat = -1 + 2e-22, and at w.z + b = 0 the Jacobian 1 + u_hat.psi is 2e-22;
     # computed as tanh^2 + (1 - tanh^2) softplus(w.u) it stays positive, its log finite
-    layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([-50.0, 0.0]), numpy.array([1.0, 0.0]), 0.0)
+    layer = set_params(
+        Planar(2, dtype=numpy.float64, rng=make_rng(0)), numpy.array([-50.0, 0.0]), numpy.array([1.0, 0.0]), 0.0
+    )
     z = numpy.array([[0.0, 1.0], [1e-12, 0.0], [2.0, 0.0]])
     logdet = to_numpy(layer.inverse(to_device(z))[1])
     assert numpy.isfinite(logdet).all()
@@ -111,7 +113,9 @@ def test_planar_numerical_inverse_roundtrips_to_1e9(regime, rng):
 def test_planar_solve_is_safeguarded_where_newton_alone_fails():
     # w.u = -40: w.u_hat rounds to -1, so g'(a) = 1 + m (1 - tanh^2 a) = tanh^2 a vanishes at the
     # (triple) root a = 0 and a plain Newton step divides by zero; the bisection safeguard still converges
-    layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([-40.0, 0.3]), numpy.array([1.0, 0.0]), 0.1)
+    layer = set_params(
+        Planar(2, dtype=numpy.float64, rng=make_rng(0)), numpy.array([-40.0, 0.3]), numpy.array([1.0, 0.0]), 0.1
+    )
     x = to_device(numpy.stack([numpy.linspace(-2, 2, 2001), numpy.linspace(1, -1, 2001)], axis=1))
     z, logdet = layer.forward(x)
     assert bool(numpy.isfinite(logdet).all()) and float(logdet.max()) > 10  # a nearly singular map, inverted
@@ -122,7 +126,9 @@ def test_planar_solve_is_safeguarded_where_newton_alone_fails():
 def test_planar_solve_converges_for_large_w_u_hat(wu):
     # large w.u_hat: plain Newton (even kept inside the bracket) bounces across tanh's inflection
     # and stalls for some y; the rtsafe rule (bisect unless the step halves) converges for every y
-    layer = set_params(Planar(2, dtype=numpy.float64), numpy.array([wu, 0.3]), numpy.array([1.0, 0.0]), 0.1)
+    layer = set_params(
+        Planar(2, dtype=numpy.float64, rng=make_rng(0)), numpy.array([wu, 0.3]), numpy.array([1.0, 0.0]), 0.1
+    )
     x = to_device(numpy.stack([numpy.linspace(-3 * wu, 3 * wu, 20001), numpy.linspace(-1, 1, 20001)], axis=1))
     z, logdet = layer.forward(x)
     assert bool(numpy.isfinite(logdet).all())
@@ -171,13 +177,13 @@ def test_planar_initialisation_follows_p2():
 
 
 def test_planar_rejects_wrong_shape():
-    layer = Planar(2)
+    layer = Planar(2, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 2\); got \(4, 3\)"):
         layer.forward(numpy.zeros((4, 3), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 2\); got \(4,\)"):
         layer.inverse(numpy.zeros(4, numpy.float32))
     with pytest.raises(ValueError, match="positive integer dim"):
-        Planar(0)
+        Planar(0, rng=make_rng(0))
 
 
 def test_planar_backward_needs_its_pass(rng):

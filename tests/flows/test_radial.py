@@ -57,7 +57,7 @@ def test_radial_inverse_is_the_paper_formula(rng):
 
 
 def test_radial_alpha_beta_satisfy_constraint(rng):
-    layer = Radial(2, dtype=numpy.float64)
+    layer = Radial(2, dtype=numpy.float64, rng=make_rng(0))
     for raw in 30 * rng.standard_normal((200, 2)):
         layer.params["alpha_raw"][...], layer.params["beta_raw"][...] = raw
         alpha, beta = layer.alpha_beta()
@@ -119,7 +119,7 @@ def test_radial_initialisation():
 
 
 def test_radial_rejects_wrong_shape():
-    layer = Radial(3)
+    layer = Radial(3, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 3\); got \(4, 2\)"):
         layer.forward(numpy.zeros((4, 2), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 3\)"):

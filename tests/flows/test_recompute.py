@@ -56,14 +56,16 @@ def _neighbour(shape, rng):
     """A stateless layer with parameters whose gradient depends on its input, for either side of a layer."""
     if len(shape) == 1 and shape[0] >= 2:
         layer = AffineCoupling(
-            shape[0], [True] + [False] * (shape[0] - 1), hidden=(5,), learnable_scale=True, dtype=F64
+            shape[0], [True] + [False] * (shape[0] - 1), hidden=(5,), learnable_scale=True, dtype=F64, rng=make_rng(0)
         )
     elif len(shape) == 3 and shape[1] * shape[2] >= 2:
-        layer = ImageAffineCoupling(shape[0], checkerboard_mask(shape[1], shape[2]), hidden=3, n_blocks=1, dtype=F64)
+        layer = ImageAffineCoupling(
+            shape[0], checkerboard_mask(shape[1], shape[2]), hidden=3, n_blocks=1, dtype=F64, rng=make_rng(0)
+        )
     elif len(shape) == 2:  # tokens (T, D)
         layer = TarFlowBlock(shape[1], shape[0], dim=4, depth=1, n_heads=1, mlp_ratio=1, dtype=F64, rng=make_rng(7))
     else:
-        layer = InvertibleLinearLU(shape[0], dtype=F64)
+        layer = InvertibleLinearLU(shape[0], dtype=F64, rng=make_rng(0))
     for p in layer.params.values():
         p[...] = 0.3 * rng.standard_normal(p.shape)
     return layer

@@ -4,13 +4,13 @@ import numpy
 import pytest
 from helpers import assert_layer_passes_all_checks, randomize_params
 
-from minflow.backend import to_device, to_numpy
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows import TarFlowBlock
 from minflow.gradcheck import brute_force_logdet, check_logdet
 
 
 def make_block(dtype, token_dim=2, n_tokens=4, scale=0.3):
-    block = TarFlowBlock(token_dim, n_tokens, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype)
+    block = TarFlowBlock(token_dim, n_tokens, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
     return randomize_params(block, numpy.random.default_rng(1), scale=scale)
 
 
@@ -69,7 +69,7 @@ def test_tarflow_without_the_shift_breaks_the_triangle_and_the_logdet(rng, monke
 
 
 def test_tarflow_block_starts_as_the_identity(xp, rng):
-    block = TarFlowBlock(2, 4, dim=8, depth=1, n_heads=2, dtype=numpy.float64).to(xp)
+    block = TarFlowBlock(2, 4, dim=8, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0)).to(xp)
     x = to_device(rng.standard_normal((3, 4, 2)), xp)
     z, logdet = block.forward(x)
     assert numpy.array_equal(to_numpy(z), to_numpy(x)) and not to_numpy(logdet).any()
@@ -102,7 +102,7 @@ def test_tarflow_inverse_backward_accumulates_onto_earlier_gradients(rng):
 
 
 def test_tarflow_rejects_images_and_wrong_token_shapes():
-    block = TarFlowBlock(4, 16, dim=8, depth=1, n_heads=2)
+    block = TarFlowBlock(4, 16, dim=8, depth=1, n_heads=2, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 16, 4\).*Patchify"):
         block.forward(numpy.zeros((2, 1, 8, 8), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 16, 4\)"):

@@ -60,7 +60,7 @@ def test_im2col_layout(rng):
 
 
 def test_conv2d_zero_init_outputs_zero(rng):
-    conv = Conv2d(2, 3, init="zeros", dtype=numpy.float64)
+    conv = Conv2d(2, 3, init="zeros", dtype=numpy.float64, rng=make_rng(0))
     y = conv.forward(to_device(rng.standard_normal((4, 2, 3, 3))))  # on the layer's (default) backend
     numpy.testing.assert_array_equal(to_numpy(y), numpy.zeros((4, 3, 3, 3)))
 
@@ -89,18 +89,18 @@ def test_conv2d_gradients_accumulate(rng):
 
 def test_conv2d_rejects_even_kernel():
     with pytest.raises(ValueError, match="odd kernel sizes"):
-        Conv2d(1, 1, 2)
+        Conv2d(1, 1, 2, rng=make_rng(0))
 
 
 def test_conv2d_rejects_wrong_shape():
-    conv = Conv2d(3, 4)
+    conv = Conv2d(3, 4, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 3, H, W\); got \(2, 8, 8\)"):
         conv.forward(numpy.zeros((2, 8, 8), numpy.float32))
 
 
 def test_conv2d_backward_without_forward_is_an_error():
     with pytest.raises(RuntimeError, match="forward"):
-        Conv2d(1, 1).backward(numpy.zeros((1, 1, 2, 2), numpy.float32))
+        Conv2d(1, 1, rng=make_rng(0)).backward(numpy.zeros((1, 1, 2, 2), numpy.float32))
 
 
 def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
@@ -119,7 +119,7 @@ def test_conv2d_gathers_in_batch_slices_with_the_same_result(rng):
 def test_conv2d_slices_gather_at_most_the_input_size():
     # by default 1/K^2 of the batch at a time (at least one image), so a slice's K*K*C-wide im2col
     # holds no more numbers than the array it is gathered from
-    conv3, conv5 = Conv2d(2, 2, 3), Conv2d(2, 2, 5)
+    conv3, conv5 = Conv2d(2, 2, 3, rng=make_rng(0)), Conv2d(2, 2, 5, rng=make_rng(0))
     assert [s.stop - s.start for s in conv3._batch_slices(64)] == [7] * 9 + [1]
     assert [s.stop - s.start for s in conv5._batch_slices(64)] == [2] * 32
     assert [s.stop - s.start for s in conv3._batch_slices(5)] == [1] * 5
@@ -133,7 +133,7 @@ def test_conv2d_slices_gather_at_most_the_input_size():
 def test_conv2d_slices_of_a_large_batch_hold_at_most_max_gather_rows_pixels(rng):
     # a large batch (sampling 1,000 digits) is gathered MAX_GATHER_ROWS output pixels at a time,
     # at least one image, with the result of one slice
-    conv = Conv2d(2, 3, 3, dtype=numpy.float64)
+    conv = Conv2d(2, 3, 3, dtype=numpy.float64, rng=make_rng(0))
     conv.gather_fraction = 0.25
     assert [s.stop - s.start for s in conv._batch_slices(1000, 64)] == [MAX_GATHER_ROWS // 64] * (1000 // 16) + [
         1000 % 16
@@ -151,7 +151,7 @@ def test_conv2d_slices_of_a_large_batch_hold_at_most_max_gather_rows_pixels(rng)
 
 @pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
 def test_conv2d_rejects_a_gather_fraction_outside_0_1(fraction):
-    conv = Conv2d(1, 1)
+    conv = Conv2d(1, 1, rng=make_rng(0))
     conv.gather_fraction = fraction
     with pytest.raises(ValueError, match=r"gather_fraction must be in \(0, 1\]"):
         conv.forward(numpy.zeros((2, 1, 4, 4), numpy.float32))

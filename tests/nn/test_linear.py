@@ -36,7 +36,7 @@ def test_linear_forward_is_x_w_plus_b(xp, rng):
 
 
 def test_linear_backward_formulas_and_accumulation(rng):
-    layer = Linear(3, 2, dtype=numpy.float64)  # on the default backend
+    layer = Linear(3, 2, dtype=numpy.float64, rng=make_rng(0))  # on the default backend
     x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
     layer.forward(to_device(x))
     dx = to_numpy(layer.backward(to_device(dy)))
@@ -63,7 +63,7 @@ def test_linear_init_distributions():
     bound = math.sqrt(6 / (d + k))
     assert bound * 0.9 < numpy.abs(xavier.params["W"]).max() <= bound
     assert not xavier.params["b"].any()
-    zeros = Linear(d, k, init="zeros")
+    zeros = Linear(d, k, init="zeros", rng=make_rng(0))
     assert not zeros.params["W"].any() and not zeros.params["b"].any()
     assert zeros.params["W"].shape == (d, k) and zeros.params["b"].shape == (k,)
 
@@ -78,7 +78,7 @@ def test_linear_init_reproducible_from_seed():
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_linear_keeps_dtype(dtype):
-    layer = Linear(3, 2, dtype=dtype)
+    layer = Linear(3, 2, dtype=dtype, rng=make_rng(0))
     assert all(p.dtype == dtype for p in layer.params.values())
     assert all(g.dtype == dtype for g in layer.grads.values())
     assert layer.forward(to_device(numpy.ones((5, 3), dtype))).dtype == dtype
@@ -86,10 +86,10 @@ def test_linear_keeps_dtype(dtype):
 
 def test_linear_rejects_unknown_init():
     with pytest.raises(ValueError, match="init must be one of"):
-        Linear(2, 2, init="kaiming")
+        Linear(2, 2, init="kaiming", rng=make_rng(0))
 
 
 def test_linear_backward_without_forward_is_an_error():
-    layer = Linear(2, 2)
+    layer = Linear(2, 2, rng=make_rng(0))
     with pytest.raises(RuntimeError, match="Call forward"):
         layer.backward(numpy.ones((1, 2), numpy.float32))

@@ -12,20 +12,20 @@ from minflow.nn.mlp import ACTIVATIONS
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_mlp_gradcheck(activation, xp, rng):
     def make(dtype):
-        net = MLP((3, 8, 8, 4), activation=activation, dtype=dtype)
+        net = MLP((3, 8, 8, 4), activation=activation, dtype=dtype, rng=make_rng(0))
         return randomize_params(net, numpy.random.default_rng(0))
 
     assert_block_passes_all_checks(make, rng.standard_normal((6, 3)), xp)
 
 
 def test_mlp_starts_at_zero_output_with_zero_last_layer(rng):
-    net = MLP((2, 16, 3), dtype=numpy.float64)
+    net = MLP((2, 16, 3), dtype=numpy.float64, rng=make_rng(0))
     assert net.params["linear0.W"].any()
     numpy.testing.assert_array_equal(to_numpy(net.forward(to_device(rng.standard_normal((5, 2))))), numpy.zeros((5, 3)))
 
 
 def test_mlp_equals_its_layers_written_out(rng):
-    net = randomize_params(MLP((2, 5, 3), activation="tanh", dtype=numpy.float64), rng)
+    net = randomize_params(MLP((2, 5, 3), activation="tanh", dtype=numpy.float64, rng=make_rng(0)), rng)
     p = {name: to_numpy(value) for name, value in net.params.items()}
     x = rng.standard_normal((4, 2))
     expected = numpy.tanh(x @ p["linear0.W"] + p["linear0.b"]) @ p["linear1.W"] + p["linear1.b"]
@@ -44,8 +44,8 @@ def test_mlp_params_and_grads_are_shared_dicts():
 
 def test_mlp_rejects_bad_sizes_and_activation():
     with pytest.raises(ValueError, match="at least two positive widths"):
-        MLP((3,))
+        MLP((3,), rng=make_rng(0))
     with pytest.raises(ValueError, match="at least two positive widths"):
-        MLP((3, 0, 2))
+        MLP((3, 0, 2), rng=make_rng(0))
     with pytest.raises(ValueError, match="activation must be one of"):
-        MLP((3, 2), activation="gelu")
+        MLP((3, 2), activation="gelu", rng=make_rng(0))

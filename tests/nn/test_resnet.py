@@ -30,14 +30,14 @@ def test_residual_block_gradcheck(xp, rng):
 
 
 def test_residual_block_formula(rng):
-    block = randomize_params(ResidualBlock(3, dtype=numpy.float64), rng)
+    block = randomize_params(ResidualBlock(3, dtype=numpy.float64, rng=make_rng(0)), rng)
     h = to_device(rng.standard_normal((2, 3, 4, 4)))  # on the block's (default) backend
     inner = block.conv_b.forward(numpy.maximum(block.conv_a.forward(h), 0))  # a ufunc: runs where h lives
     numpy.testing.assert_allclose(to_numpy(block.forward(h)), to_numpy(h + inner), rtol=1e-12)
 
 
 def test_resnet_last_conv_starts_at_zero(rng):
-    net = ResNet(1, 2, hidden=8, n_blocks=2, dtype=numpy.float64)
+    net = ResNet(1, 2, hidden=8, n_blocks=2, dtype=numpy.float64, rng=make_rng(0))
     assert not net.params["conv_out.W"].any() and not net.params["conv_out.b"].any()
     assert net.params["block1.conv_b.W"].any()
     out = net.forward(to_device(rng.standard_normal((3, 1, 4, 4))))
@@ -46,7 +46,7 @@ def test_resnet_last_conv_starts_at_zero(rng):
 
 def test_resnet_parameter_count():
     # conv in 1 -> 32, 2 blocks of two 32 -> 32 convs, conv out 32 -> 2: the D8 checkerboard conditioner
-    net = ResNet(1, 2, hidden=32, n_blocks=2)
+    net = ResNet(1, 2, hidden=32, n_blocks=2, rng=make_rng(0))
     assert net.num_params() == (9 * 32 + 32) + 4 * (9 * 32 * 32 + 32) + (9 * 32 * 2 + 2) == 37_890
     assert sorted(net.params) == sorted(
         f"{layer}.{p}"
@@ -57,6 +57,6 @@ def test_resnet_parameter_count():
 
 def test_resnet_rejects_bad_sizes():
     with pytest.raises(ValueError, match="n_blocks"):
-        ResNet(1, 2, n_blocks=-1)
+        ResNet(1, 2, n_blocks=-1, rng=make_rng(0))
     with pytest.raises(ValueError, match="hidden"):
-        ResNet(1, 2, hidden=0)
+        ResNet(1, 2, hidden=0, rng=make_rng(0))

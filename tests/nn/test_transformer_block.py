@@ -3,12 +3,14 @@
 import numpy
 from helpers import assert_block_passes_all_checks, randomize_params
 
-from minflow.backend import to_device, to_numpy
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.nn import TransformerBlock
 
 
 def make_block(dtype):
-    return randomize_params(TransformerBlock(6, 2, mlp_ratio=2, dtype=dtype), numpy.random.default_rng(1))
+    return randomize_params(
+        TransformerBlock(6, 2, mlp_ratio=2, dtype=dtype, rng=make_rng(0)), numpy.random.default_rng(1)
+    )
 
 
 def test_transformer_block_gradcheck(xp, rng):

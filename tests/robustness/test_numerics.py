@@ -12,7 +12,7 @@ there with ``to_device``, results come back with ``to_numpy`` to be compared.
 import numpy
 import pytest
 
-from minflow.backend import logsumexp, to_device, to_numpy
+from minflow.backend import logsumexp, make_rng, to_device, to_numpy
 from minflow.data.energy import ENERGY_TARGETS, get_energy
 from minflow.data.toy2d import TOY_DENSITIES
 from minflow.diagnostics import NonFiniteError
@@ -71,7 +71,7 @@ def test_logsumexp_of_all_minus_infinity_is_minus_infinity_not_nan():
 @pytest.mark.parametrize("cls", [AffineCoupling, AdditiveCoupling])
 @pytest.mark.parametrize(("dtype", "magnitudes"), [(F32, (1e3, 1e8, 1e15)), (F64, (1e3, 1e30, 1e100))])
 def test_coupling_with_huge_inputs_stays_finite_and_invertible(cls, dtype, magnitudes):
-    layer = _randomize(cls(4, half_mask(4), hidden=(8, 8), dtype=dtype))
+    layer = _randomize(cls(4, half_mask(4), hidden=(8, 8), dtype=dtype, rng=make_rng(0)))
     for magnitude in magnitudes:
         x = to_device((magnitude * _signs(6, 4) * numpy.random.default_rng(1).uniform(0.5, 1, (6, 4))).astype(dtype))
         z, logdet = layer.forward(x)
@@ -85,7 +85,7 @@ def test_coupling_with_huge_inputs_stays_finite_and_invertible(cls, dtype, magni
 
 @pytest.mark.parametrize("s_raw", [1e6, -1e6, 1e30])
 def test_affine_coupling_saturated_log_scale_has_exact_logdet_and_finite_gradients(s_raw):
-    layer = _randomize(AffineCoupling(4, half_mask(4), hidden=(8,), dtype=F32))
+    layer = _randomize(AffineCoupling(4, half_mask(4), hidden=(8,), dtype=F32, rng=make_rng(0)))
     layer.net.params["linear1.W"][...] = 0.0
     layer.net.params["linear1.b"][...] = to_device(numpy.array([s_raw, s_raw, 0.5, -0.5]))  # s_raw for both x_b, then t
     x = numpy.random.default_rng(2).standard_normal((5, 4)).astype(F32)
@@ -179,7 +179,7 @@ def test_singular_1x1_conv_is_a_clear_error_not_a_nan():
 
 @pytest.mark.parametrize("log_s", [-30.0, -10.0, 10.0, 30.0])
 def test_lu_1x1_conv_with_extreme_log_scales_is_finite_and_invertible(log_s):
-    layer = InvertibleLinearLU(3, dtype=F64)
+    layer = InvertibleLinearLU(3, dtype=F64, rng=make_rng(0))
     layer.params["log_s"][...] = to_device(numpy.array([log_s, 0.0, 0.0]))
     x = to_device(numpy.random.default_rng(0).standard_normal((4, 3)))
     z, logdet = layer.forward(x)
@@ -193,7 +193,7 @@ def test_lu_1x1_conv_with_extreme_log_scales_is_finite_and_invertible(log_s):
 
 @pytest.mark.parametrize(("dtype", "w"), [(F32, 1e-2), (F32, 1e-4), (F64, 1e-4), (F64, 1e-8)])
 def test_planar_with_w_near_zero_is_finite_and_invertible(dtype, w):
-    layer = Planar(2, dtype=dtype)
+    layer = Planar(2, dtype=dtype, rng=make_rng(0))
     layer.params["w"][...] = to_device(numpy.array([w, -0.5 * w]))
     layer.params["b"][...] = 0.3
     x = to_device(numpy.random.default_rng(1).standard_normal((5, 2)).astype(dtype))
@@ -220,7 +220,7 @@ def test_planar_with_w_exactly_zero_is_a_clear_error_at_the_model_boundary():
 
 @pytest.mark.parametrize(("alpha_raw", "beta_raw"), [(30.0, -30.0), (-30.0, -30.0), (30.0, 30.0), (-30.0, 30.0)])
 def test_radial_with_extreme_alpha_and_beta_is_finite(alpha_raw, beta_raw):
-    layer = Radial(2, dtype=F64)
+    layer = Radial(2, dtype=F64, rng=make_rng(0))
     layer.params["alpha_raw"][...] = alpha_raw
     layer.params["beta_raw"][...] = beta_raw
     x = numpy.random.default_rng(1).standard_normal((6, 2))

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minflow.backend import to_device, to_numpy
+from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows import (
     IAF,
     ActNorm,
@@ -116,7 +116,7 @@ def images(draw, channels=(1, 2, 4), sizes=(2, 4)):
 def test_affine_coupling_properties(data, seed, scale, learnable_scale):
     x = data.draw(vectors())
     mask = data.draw(masks(x.shape[1]))
-    layer = AffineCoupling(x.shape[1], mask, hidden=(5,), learnable_scale=learnable_scale, dtype=F64)
+    layer = AffineCoupling(x.shape[1], mask, hidden=(5,), learnable_scale=learnable_scale, dtype=F64, rng=make_rng(0))
     assert_bijection(_randomize(layer, seed, scale), x)
 
 
@@ -124,7 +124,7 @@ def test_affine_coupling_properties(data, seed, scale, learnable_scale):
 @given(st.data(), seeds, scales)
 def test_additive_coupling_properties(data, seed, scale):
     x = data.draw(vectors())
-    layer = AdditiveCoupling(x.shape[1], data.draw(masks(x.shape[1])), hidden=(5,), dtype=F64)
+    layer = AdditiveCoupling(x.shape[1], data.draw(masks(x.shape[1])), hidden=(5,), dtype=F64, rng=make_rng(0))
     _randomize(layer, seed, scale)
     assert_bijection(layer, x)
     assert not layer.forward(x)[1].any()  # volume preserving: log-det exactly 0
@@ -144,7 +144,7 @@ def test_permutation_and_reverse_properties(data, on_images):
 @given(st.data(), seeds, scales)
 def test_planar_properties(data, seed, scale):
     x = data.draw(vectors(min_dim=1, max_dim=4))
-    layer = _randomize(Planar(x.shape[1], dtype=F64), seed, scale)
+    layer = _randomize(Planar(x.shape[1], dtype=F64, rng=make_rng(0)), seed, scale)
     assert_bijection(layer, x, tol=1e-7)  # forward is a numerical solve (tolerance 1e-12, relative)
 
 
@@ -152,7 +152,7 @@ def test_planar_properties(data, seed, scale):
 @given(st.data(), seeds, scales)
 def test_radial_properties(data, seed, scale):
     x = data.draw(vectors(min_dim=1, max_dim=4))
-    layer = _randomize(Radial(x.shape[1], dtype=F64), seed, scale)
+    layer = _randomize(Radial(x.shape[1], dtype=F64, rng=make_rng(0)), seed, scale)
     assert_bijection(layer, x)
 
 
@@ -194,7 +194,7 @@ def test_invertible_linear_properties(data, seed, lu, on_images):
 @given(st.data(), seeds, scales, st.sampled_from(["affine", "additive"]), st.sampled_from(["lu", "plain", "reverse"]))
 def test_glow_step_for_vectors_properties(data, seed, scale, coupling, mixing):
     x = data.draw(vectors())
-    layer = GlowStep.for_vectors(x.shape[1], hidden=(5,), coupling=coupling, mixing=mixing, dtype=F64)
+    layer = GlowStep.for_vectors(x.shape[1], hidden=(5,), coupling=coupling, mixing=mixing, dtype=F64, rng=make_rng(0))
     for name, p in layer.params.items():
         if not name.startswith("mixing"):  # keep the mixing matrix its well-conditioned start
             p[...] = to_device(scale * numpy.random.default_rng(seed).standard_normal(p.shape))
@@ -208,11 +208,11 @@ def test_flow_of_mixed_layers_and_its_inverse_properties(data, seed, scale):
     x = data.draw(vectors(min_dim=2, max_dim=4))
     d = x.shape[1]
     layers = [
-        AffineCoupling(d, data.draw(masks(d)), hidden=(4,), dtype=F64),
-        Planar(d, dtype=F64),
+        AffineCoupling(d, data.draw(masks(d)), hidden=(4,), dtype=F64, rng=make_rng(0)),
+        Planar(d, dtype=F64, rng=make_rng(0)),
         Permutation(data.draw(st.permutations(range(d)))),
-        AdditiveCoupling(d, data.draw(masks(d)), hidden=(4,), dtype=F64),
-        Radial(d, dtype=F64),
+        AdditiveCoupling(d, data.draw(masks(d)), hidden=(4,), dtype=F64, rng=make_rng(0)),
+        Radial(d, dtype=F64, rng=make_rng(0)),
     ]
     flow = _randomize(Flow(layers), seed, min(scale, 0.7))
     assert_bijection(flow, x, tol=1e-7)
@@ -232,7 +232,7 @@ def test_image_affine_coupling_properties(data, seed, scale, checkerboard):
         if checkerboard
         else channel_mask(c, data.draw(st.booleans()))
     )
-    layer = ImageAffineCoupling(c, mask, hidden=4, n_blocks=1, dtype=F64)
+    layer = ImageAffineCoupling(c, mask, hidden=4, n_blocks=1, dtype=F64, rng=make_rng(0))
     assert_bijection(_randomize(layer, seed, scale), x)
 
 
@@ -241,7 +241,7 @@ def test_image_affine_coupling_properties(data, seed, scale, checkerboard):
 def test_image_additive_coupling_properties(data, seed, scale):
     x = data.draw(images(channels=(2, 4)))
     layer = ImageAdditiveCoupling(
-        x.shape[1], channel_mask(x.shape[1], data.draw(st.booleans())), hidden=4, n_blocks=1, dtype=F64
+        x.shape[1], channel_mask(x.shape[1], data.draw(st.booleans())), hidden=4, n_blocks=1, dtype=F64, rng=make_rng(0)
     )
     assert_bijection(_randomize(layer, seed, scale), x)
 
@@ -261,7 +261,7 @@ def test_squeeze_properties(data):
 @given(st.data(), seeds, scales)
 def test_factor_out_properties(data, seed, scale):
     x = data.draw(images(channels=(4,)))
-    inner = ImageAffineCoupling(2, channel_mask(2, True), hidden=4, n_blocks=1, dtype=F64)
+    inner = ImageAffineCoupling(2, channel_mask(2, True), hidden=4, n_blocks=1, dtype=F64, rng=make_rng(0))
     layer = _randomize(FactorOut(inner, keep=2), seed, scale)
     assert_bijection(layer, x)
     numpy.testing.assert_array_equal(to_numpy(layer.forward(x)[0][:, 2:]), to_numpy(x[:, 2:]))  # factored out unchanged
@@ -288,7 +288,9 @@ spline_scales = st.floats(0.05, 0.7)
 def test_spline_coupling_properties(data, seed, scale):
     x = data.draw(vectors())
     transformer = RationalQuadraticSpline(n_bins=data.draw(st.integers(2, 6)), bound=data.draw(st.floats(0.5, 6.0)))
-    layer = Coupling.for_vectors(x.shape[1], data.draw(masks(x.shape[1])), transformer, hidden=(5,), dtype=F64)
+    layer = Coupling.for_vectors(
+        x.shape[1], data.draw(masks(x.shape[1])), transformer, hidden=(5,), dtype=F64, rng=make_rng(0)
+    )
     assert_bijection(_randomize(layer, seed, scale), x)
 
 
@@ -298,7 +300,9 @@ def test_image_spline_coupling_properties(data, seed, scale, checkerboard):
     x = data.draw(images(channels=(2, 4)))
     c, h, w = x.shape[1:]
     mask = checkerboard_mask(h, w, data.draw(st.integers(0, 1))) if checkerboard else channel_mask(c)
-    layer = Coupling.for_images(c, mask, RationalQuadraticSpline(4, 3.0), hidden=3, n_blocks=1, dtype=F64)
+    layer = Coupling.for_images(
+        c, mask, RationalQuadraticSpline(4, 3.0), hidden=3, n_blocks=1, dtype=F64, rng=make_rng(0)
+    )
     assert_bijection(_randomize(layer, seed, scale), x)
 
 
@@ -314,5 +318,5 @@ def test_autoregressive_properties(data, seed, scale, kind, order):
     x = data.draw(vectors(min_dim=1))
     transformer = Affine() if kind == "affine" else RationalQuadraticSpline(4, 3.0)
     cls = data.draw(st.sampled_from([MaskedAutoregressive, IAF]))
-    layer = cls(x.shape[1], transformer, hidden=(6,), order=order, dtype=F64)
+    layer = cls(x.shape[1], transformer, hidden=(6,), order=order, dtype=F64, rng=make_rng(0))
     assert_bijection(_randomize(layer, seed, scale), x)

@@ -9,7 +9,7 @@ optimizer state) are restored and, with ``checkpoint_path``, written to disk.
 import numpy
 import pytest
 
-from minflow.backend import get_array_module, to_device, to_numpy
+from minflow.backend import get_array_module, make_rng, to_device, to_numpy
 from minflow.checkpoint import load_checkpoint
 from minflow.data.energy import get_energy
 from minflow.diagnostics import diagnose_nll
@@ -131,7 +131,11 @@ class _Poison(Bijection):
 )
 def test_fit_finite_loss_with_nonfinite_gradient_names_the_layer(where, stage, text):
     flow = Flow(
-        [AffineCoupling(2, [True, False], hidden=(8,)), _Poison(where), AffineCoupling(2, [False, True], hidden=(8,))]
+        [
+            AffineCoupling(2, [True, False], hidden=(8,), rng=make_rng(0)),
+            _Poison(where),
+            AffineCoupling(2, [False, True], hidden=(8,), rng=make_rng(0)),
+        ]
     )
     model = FlowModel(flow, StandardNormal((2,)))
     optimizer = Adam(model.params, model.grads)
@@ -238,7 +242,11 @@ def test_fit_reads_the_loss_back_only_at_checks():
 
 def test_fit_restores_buffers_of_the_last_good_check():
     flow = Flow(
-        [BatchNorm(2), AffineCoupling(2, [True, False], hidden=(8,)), AffineCoupling(2, [False, True], hidden=(8,))]
+        [
+            BatchNorm(2),
+            AffineCoupling(2, [True, False], hidden=(8,), rng=make_rng(0)),
+            AffineCoupling(2, [False, True], hidden=(8,), rng=make_rng(0)),
+        ]
     )
     model = FlowModel(flow, StandardNormal((2,)))
     optimizer = Adam(model.params, model.grads)
@@ -287,9 +295,9 @@ def test_fit_singular_mixing_matrix_becomes_training_diverged_naming_the_layer()
 
     flow = Flow(
         [
-            AffineCoupling(2, [True, False], hidden=(8,)),
-            InvertibleLinear(2),
-            AffineCoupling(2, [False, True], hidden=(8,)),
+            AffineCoupling(2, [True, False], hidden=(8,), rng=make_rng(0)),
+            InvertibleLinear(2, rng=make_rng(0)),
+            AffineCoupling(2, [False, True], hidden=(8,), rng=make_rng(0)),
         ]
     )
     model = FlowModel(flow, StandardNormal((2,)))
