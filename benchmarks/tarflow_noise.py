@@ -64,7 +64,7 @@ def main(argv=None):
                 raise SystemExit(f"python -m minflow {' '.join(cmd)} failed")
             with open(out) as f:
                 result = json.load(f)
-            model = tarflow_digits(dim=args.dim, blocks=args.blocks)
+            model = tarflow_digits(hidden=args.dim, blocks=args.blocks)
             load_checkpoint(ckpt, model)
             row = {
                 "sigma": sigma,

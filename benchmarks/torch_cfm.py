@@ -23,10 +23,10 @@ LOG_2PI = math.log(2 * math.pi)
 class TorchVelocityField(nn.Module):
     """v(x, t) = MLP([x, sin(x B), cos(x B), phi(t)]), SiLU between Linear layers; see minflow/continuous/velocity_field.py."""
 
-    def __init__(self, dim=2, hidden=(120, 120, 120), n_frequencies=4, n_fourier=16):
+    def __init__(self, features=2, hidden=(120, 120, 120), n_frequencies=4, n_fourier=16):
         super().__init__()
-        self.register_buffer("B", torch.zeros(dim, n_fourier))  # copied from minflow's model
-        sizes = (dim + 2 * n_fourier + 2 * n_frequencies, *hidden, dim)
+        self.register_buffer("B", torch.zeros(features, n_fourier))  # copied from minflow's model
+        sizes = (features + 2 * n_fourier + 2 * n_frequencies, *hidden, features)
         layers = []
         for i in range(len(sizes) - 1):
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))

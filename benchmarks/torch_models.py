@@ -135,17 +135,17 @@ class TorchP2(nn.Module):
     u_hat = u + (m(w.u) - w.u) w / |w|^2, m(a) = -1 + softplus(a).
     """
 
-    def __init__(self, n_layers=32, dim=2):
+    def __init__(self, n_layers=32, features=2):
         super().__init__()
-        self.u = nn.Parameter(torch.empty(n_layers, dim).uniform_(-math.sqrt(2), math.sqrt(2)))
-        self.w = nn.Parameter(torch.empty(n_layers, dim).uniform_(-1, 1))
+        self.u = nn.Parameter(torch.empty(n_layers, features).uniform_(-math.sqrt(2), math.sqrt(2)))
+        self.w = nn.Parameter(torch.empty(n_layers, features).uniform_(-1, 1))
         self.b = nn.Parameter(torch.zeros(n_layers))
-        self.dim = dim
+        self.features = features
 
     def sample_and_log_prob(self, n):
         """(x, log q(x)) for n samples of the base pushed through the layers (last layer first)."""
-        z = torch.randn(n, self.dim)
-        log_q = -0.5 * (z * z).sum(dim=1) - 0.5 * self.dim * LOG_2PI
+        z = torch.randn(n, self.features)
+        log_q = -0.5 * (z * z).sum(dim=1) - 0.5 * self.features * LOG_2PI
         for k in reversed(range(self.u.shape[0])):
             u, w, b = self.u[k], self.w[k], self.b[k]
             wu = w @ u
@@ -288,13 +288,13 @@ class TorchD8(nn.Module):
 class _TransformerLayer(nn.Module):
     """Pre-norm block: h = x + attn(LN(x)), y = h + mlp(LN(h)); causal attention."""
 
-    def __init__(self, dim, n_heads, mlp_ratio):
+    def __init__(self, features, n_heads, mlp_ratio):
         super().__init__()
         self.n_heads = n_heads
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.fc1, self.fc2 = nn.Linear(dim, mlp_ratio * dim), nn.Linear(mlp_ratio * dim, dim)
+        self.norm1 = nn.LayerNorm(features)
+        self.qkv, self.out = nn.Linear(features, 3 * features), nn.Linear(features, features)
+        self.norm2 = nn.LayerNorm(features)
+        self.fc1, self.fc2 = nn.Linear(features, mlp_ratio * features), nn.Linear(mlp_ratio * features, features)
         for layer in (self.qkv, self.out, self.fc1, self.fc2):
             _uniform_init(layer)
 
@@ -309,9 +309,9 @@ class _TransformerLayer(nn.Module):
 class _Positions(nn.Module):
     """A learned vector per position, added to the tokens (its own module, so parameters list as minflow's)."""
 
-    def __init__(self, n_tokens, dim):
+    def __init__(self, n_tokens, features):
         super().__init__()
-        self.P = nn.Parameter(0.02 * torch.randn(n_tokens, dim))
+        self.P = nn.Parameter(0.02 * torch.randn(n_tokens, features))
 
     def forward(self, h):
         return h + self.P[: h.shape[1]]
@@ -320,17 +320,17 @@ class _Positions(nn.Module):
 class _TarFlowBlock(nn.Module):
     """z_t = (x_t - mu_t) exp(-alpha_t), (mu, alpha) from a causal Transformer over (start, x_1..x_{T-1})."""
 
-    def __init__(self, token_dim, n_tokens, dim, depth, n_heads, mlp_ratio, alpha_bound):
+    def __init__(self, features, n_tokens, hidden, depth, n_heads, mlp_ratio, alpha_bound):
         super().__init__()
-        self.start = nn.Parameter(torch.zeros(token_dim))
-        self.embed = nn.Linear(token_dim, dim)
+        self.start = nn.Parameter(torch.zeros(features))
+        self.embed = nn.Linear(features, hidden)
         _uniform_init(self.embed)
-        self.pos = _Positions(n_tokens, dim)
-        self.layers = nn.ModuleList(_TransformerLayer(dim, n_heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, 2 * token_dim)
+        self.pos = _Positions(n_tokens, hidden)
+        self.layers = nn.ModuleList(_TransformerLayer(hidden, n_heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, 2 * features)
         _zero_init(self.head)
-        self.d, self.bound = token_dim, alpha_bound
+        self.d, self.bound = features, alpha_bound
 
     def _mu_alpha(self, x):
         u = torch.cat([self.start.expand(x.shape[0], 1, self.d), x[:, :-1]], dim=1)  # shift by one
@@ -355,12 +355,14 @@ class _TarFlowBlock(nn.Module):
 class TorchTarFlow(nn.Module):
     """TarFlow in PyTorch: logit, p x p patches, TarFlow blocks with the token order reversed between them."""
 
-    def __init__(self, patch=2, blocks=6, dim=64, depth=1, n_heads=4, mlp_ratio=4, alpha_bound=2.0, size=8, alpha=0.05):
+    def __init__(
+        self, patch=2, blocks=6, hidden=64, depth=1, n_heads=4, mlp_ratio=4, alpha_bound=2.0, size=8, alpha=0.05
+    ):
         super().__init__()
         self.patch, self.size, self.alpha = patch, size, alpha
         t, d = (size // patch) ** 2, patch * patch
         self.blocks = nn.ModuleList(
-            _TarFlowBlock(d, t, dim, depth, n_heads, mlp_ratio, alpha_bound) for _ in range(blocks)
+            _TarFlowBlock(d, t, hidden, depth, n_heads, mlp_ratio, alpha_bound) for _ in range(blocks)
         )
 
     def log_prob(self, v):

@@ -117,7 +117,7 @@ def randomized(block, scale=0.3, seed=0):
 
 
 T, D = 6, 2
-block = randomized(TarFlowBlock(D, T, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)))
+block = randomized(TarFlowBlock(D, T, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)))
 x = rng.standard_normal((1, T, D))
 J = jacobian(lambda v: block.forward(v)[0][0], x[0])
 _, logdet = block.forward(x)
@@ -166,7 +166,7 @@ def sample_toy(n, g):
 
 
 def toy_model(kind):
-    blk = kind(1, T_TOY, dim=16, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
+    blk = kind(1, T_TOY, hidden=16, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
     return FlowModel(Flow([blk]), StandardNormal((T_TOY, 1)))
 
 
@@ -283,7 +283,7 @@ assert np.allclose(tweedie, y_demo / (1 + SIGMA**2))
 
 train_images = load_digits("train")[:TRAIN_SIZE]
 test_images = load_digits("test")
-noisy_model = tarflow_digits(dim=DIM, seed=0)
+noisy_model = tarflow_digits(hidden=DIM, seed=0)
 optimizer = Adam(noisy_model.params, noisy_model.grads, lr=1e-3)
 history, state = new_epoch_history()
 fit_epochs(
@@ -380,7 +380,7 @@ def check_exercise_3(answer):
     if answer is None:
         print("Exercise 3: not attempted yet (replace None with your function).")
         return
-    blk = randomized(TarFlowBlock(2, 5, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)), seed=3)
+    blk = randomized(TarFlowBlock(2, 5, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)), seed=3)
     z = np.random.default_rng(5).standard_normal((3, 5, 2))
     exact, _ = blk.inverse(z)
     got = np.asarray(answer(blk, z, 5))

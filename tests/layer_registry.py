@@ -271,7 +271,7 @@ def _patchify(shape, rng):
 
 def _tarflow_block(shape, rng):
     t, d = shape
-    layer = TarFlowBlock(d, t, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=F64, rng=_seed(rng))
+    layer = TarFlowBlock(d, t, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=F64, rng=_seed(rng))
     return _randomize(layer, rng, scale=0.3), shape
 
 

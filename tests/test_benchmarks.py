@@ -176,7 +176,7 @@ def test_torch_tarflow_has_the_same_log_prob(patch, torch_models, rng):
 def test_torch_tarflow_inverts_its_own_log_prob_pass(torch_models):
     torch, tm = torch_models
     torch.manual_seed(0)
-    twin = tm.TorchTarFlow(blocks=2, dim=8, n_heads=2)
+    twin = tm.TorchTarFlow(blocks=2, hidden=8, n_heads=2)
     for block in twin.blocks:
         torch.nn.init.normal_(block.head.weight, std=0.3)
     z = torch.randn(2, 16, 4, dtype=torch.float64)

@@ -48,11 +48,11 @@ def with_batch_norm(model, momentum=0.1):
     from ..flows.flow import Flow
     from ..model import FlowModel
 
-    dim = model.event_shape[0]
+    features = model.event_shape[0]
     dtype = model.dtype
     layers = []
     for layer in model.flow.layers:
-        layers += [layer, BatchNorm(dim, momentum=momentum, dtype=dtype)]
+        layers += [layer, BatchNorm(features, momentum=momentum, dtype=dtype)]
     return FlowModel(Flow(layers), model.base, event_shape=model.event_shape)
 
 

@@ -94,7 +94,7 @@ def run(args):
     train_images, val_images, test_images, _ = load_digit_splits(args.train_size, args.val)
     config = {key: getattr(args, key) for key in _CONFIG_KEYS}
 
-    model = tarflow_digits(patch=args.patch, blocks=args.blocks, dim=args.dim, seed=args.seed)
+    model = tarflow_digits(patch=args.patch, blocks=args.blocks, hidden=args.dim, seed=args.seed)
     optimizer = Adam(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay)
     augment = LogitNoise(D8_ALPHA, args.noise) if args.noise else None
 

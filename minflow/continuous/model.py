@@ -54,9 +54,9 @@ class ContinuousFlowModel(Module):
                 f"got {type(velocity).__name__}."
             )
         self.velocity = self.add_child("velocity", velocity)
-        self.dim = velocity.dim
-        self.base = StandardNormal((self.dim,))
-        self.event_shape = (self.dim,)
+        self.features = velocity.features
+        self.base = StandardNormal((self.features,))
+        self.event_shape = (self.features,)
         self.n_steps = check_positive_int(n_steps, "n_steps")
         if method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}.")
@@ -156,13 +156,13 @@ class ContinuousFlowModel(Module):
     def check_data(self, x, name="x"):
         """Raise a clear error unless x is a finite float array of shape (N, D)."""
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{name} must be an array of shape (N, {self.dim}); got {type(x).__name__}.")
+            raise TypeError(f"{name} must be an array of shape (N, {self.features}); got {type(x).__name__}.")
         if x.dtype.kind != "f":
             raise TypeError(
                 f"{name} must be a float array; got dtype {x.dtype}. Convert it, e.g. {name}.astype(numpy.float32)."
             )
-        if x.ndim != 2 or x.shape[1] != self.dim or x.shape[0] == 0:
-            raise ValueError(f"{name} must have shape (N, {self.dim}) with N >= 1; got {tuple(x.shape)}.")
+        if x.ndim != 2 or x.shape[1] != self.features or x.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (N, {self.features}) with N >= 1; got {tuple(x.shape)}.")
         if not bool(get_array_module(x).isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or infinite values; clean the data first (e.g. drop those rows).")
 

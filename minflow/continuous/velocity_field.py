@@ -50,7 +50,7 @@ class VelocityField(Module):
     """v(x, t): an MLP with SiLU activations over [x, sin(x B), cos(x B), phi(t)].
 
     Args:
-        dim: D, the dimension of x (2 for the toys).
+        features: D, the dimension of x (2 for the toys).
         hidden: widths of the hidden layers.
         n_frequencies: F, the sinusoidal time features (``time_features``).
         n_fourier: M, the Fourier features of x (0: none).
@@ -76,7 +76,7 @@ class VelocityField(Module):
 
     def __init__(
         self,
-        dim=2,
+        features=2,
         hidden=(120, 120, 120),
         n_frequencies=4,
         n_fourier=16,
@@ -86,23 +86,27 @@ class VelocityField(Module):
         rng,
     ):
         super().__init__()
-        for name, value, least in [("dim", dim, 1), ("n_frequencies", n_frequencies, 0), ("n_fourier", n_fourier, 0)]:
+        for name, value, least in [
+            ("features", features, 1),
+            ("n_frequencies", n_frequencies, 0),
+            ("n_fourier", n_fourier, 0),
+        ]:
             if int(value) != value or value < least:
                 raise ValueError(f"VelocityField {name} must be an integer >= {least}; got {value!r}.")
-        self.dim, self.hidden = int(dim), tuple(int(k) for k in hidden)
+        self.features, self.hidden = int(features), tuple(int(k) for k in hidden)
         self.n_frequencies, self.n_fourier, self.fourier_scale = (
             int(n_frequencies),
             int(n_fourier),
             float(fourier_scale),
         )
-        self.B = normal((self.dim, self.n_fourier), dtype, rng, scale=self.fourier_scale)  # (D, M), fixed
-        sizes = (self.dim + 2 * self.n_fourier + 2 * self.n_frequencies, *self.hidden, self.dim)
+        self.B = normal((self.features, self.n_fourier), dtype, rng, scale=self.fourier_scale)  # (D, M), fixed
+        sizes = (self.features + 2 * self.n_fourier + 2 * self.n_frequencies, *self.hidden, self.features)
         self.net = self.add_child("net", MLP(sizes, activation="silu", last_init="uniform", dtype=dtype, rng=rng))
 
     def describe(self):
         """The constructor's settings, stored in checkpoints."""
         return {
-            "dim": self.dim,
+            "features": self.features,
             "hidden": list(self.hidden),
             "n_frequencies": self.n_frequencies,
             "n_fourier": self.n_fourier,
@@ -121,9 +125,9 @@ class VelocityField(Module):
 
     def _inputs(self, x, t):
         """(h_0, g): [x, sin(g), cos(g), phi(t)] (N, D + 2M + 2F) and g = x B (N, M), after checking x and t."""
-        if not hasattr(x, "ndim") or x.ndim != 2 or x.shape[1] != self.dim:
+        if not hasattr(x, "ndim") or x.ndim != 2 or x.shape[1] != self.features:
             raise ValueError(
-                f"VelocityField expects x of shape (N, {self.dim}); got {getattr(x, 'shape', type(x).__name__)}."
+                f"VelocityField expects x of shape (N, {self.features}); got {getattr(x, 'shape', type(x).__name__)}."
             )
         t_shape = getattr(t, "shape", ())
         if t_shape not in ((), (x.shape[0],)):
@@ -144,7 +148,7 @@ class VelocityField(Module):
         """dL/dx (N, D) from dL/dv (N, D); adds to every parameter's gradient (t is not differentiated)."""
         g = self._take_cache("forward", "backward")  # (N, M)
         xp = get_array_module(dv)
-        d, m = self.dim, self.n_fourier
+        d, m = self.features, self.n_fourier
         dh = self.net.backward(dv)  # (N, D + 2M + 2F); the phi(t) columns are dropped: t is no parameter
         # h_0 = [x, sin(g), cos(g), ...], g = x B:  dg = dsin * cos(g) - dcos * sin(g),  dx = dx_direct + dg B^T
         dg = dh[:, d : d + m] * xp.cos(g) - dh[:, d + m : d + 2 * m] * xp.sin(g)  # (N, M)

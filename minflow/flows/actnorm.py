@@ -34,7 +34,7 @@ class ActNorm(Bijection):
     is always invertible, and the log-det is linear in the parameter.
 
     Args:
-        num_features: C, the number of channels (features for vectors).
+        features: the size of axis 1, D features of vectors or C channels of images.
         data_init: if True (default), the first forward pass sets
             ``log_scale`` and ``bias`` from its batch (see the module
             docstring); if False the layer starts as the identity.
@@ -73,16 +73,16 @@ class ActNorm(Bijection):
         Convolutions", section 3.1 and Table 1.
     """
 
-    def __init__(self, num_features, data_init=True, eps=1e-8, dtype=DEFAULT_DTYPE):
+    def __init__(self, features, data_init=True, eps=1e-8, dtype=DEFAULT_DTYPE):
         super().__init__()
-        if int(num_features) != num_features or num_features < 1:
-            raise ValueError(f"ActNorm num_features must be a positive integer; got {num_features!r}.")
-        self.num_features = int(num_features)
+        if int(features) != features or features < 1:
+            raise ValueError(f"ActNorm features must be a positive integer; got {features!r}.")
+        self.features = int(features)
         self.eps = eps
         self._initialized = not data_init
         xp = get_backend()
-        self.add_param("log_scale", zeros((self.num_features,), dtype, xp))
-        self.add_param("bias", zeros((self.num_features,), dtype, xp))
+        self.add_param("log_scale", zeros((self.features,), dtype, xp))
+        self.add_param("bias", zeros((self.features,), dtype, xp))
 
     # -- the initialisation state, saved with the model ------------------------
 
@@ -106,8 +106,8 @@ class ActNorm(Bijection):
     # -- helpers ----------------------------------------------------------------
 
     def _check_input(self, x, name):
-        fix = "Build ActNorm(num_features) with the number of channels of axis 1."
-        check_channels(x, name, self.num_features, "ActNorm", fix)
+        fix = "Build ActNorm(features) with the number of channels of axis 1."
+        check_channels(x, name, self.features, "ActNorm", fix)
 
     def _logdet(self, x, sign):
         """sign * H * W * sum_c log_scale_c for every sample, shape (N,)."""

@@ -22,7 +22,7 @@ class AdditiveCoupling(Coupling):
     """NICE additive coupling, z_b = x_b + t(x_a); volume preserving.
 
     Args:
-        dim: D. mask: boolean (D,), True = copied.
+        features: D. mask: boolean (D,), True = copied.
         hidden, activation, dtype, rng, init: the MLP conditioner's
             (Da -> hidden -> Db, last layer zero).
 
@@ -36,6 +36,6 @@ class AdditiveCoupling(Coupling):
         Dinh, Krueger & Bengio (2014), "NICE", section 3.2.
     """
 
-    def __init__(self, dim, mask, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng, init="uniform"):
-        split, net = mlp_conditioner(dim, mask, 1, hidden, activation, init, dtype, rng=rng)
-        super().__init__(split, net, Additive(), (dim,), VECTOR_HINT)
+    def __init__(self, features, mask, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng, init="uniform"):
+        split, net = mlp_conditioner(features, mask, 1, hidden, activation, init, dtype, rng=rng)
+        super().__init__(split, net, Additive(), (features,), VECTOR_HINT)

@@ -76,7 +76,7 @@ class AffineCoupling(ScaleHookCoupling):
     """RealNVP affine coupling, z_b = x_b * exp(s(x_a)) + t(x_a).
 
     Args:
-        dim: D, the number of features.
+        features: D, the number of features.
         mask: boolean (D,), True = copied; see ``flows.masks``.
         hidden: conditioner hidden widths, default (64, 64) as in R2.
         learnable_scale: if True, s = scale * tanh(s_raw) with a learnable
@@ -97,7 +97,7 @@ class AffineCoupling(ScaleHookCoupling):
 
     def __init__(
         self,
-        dim,
+        features,
         mask,
         hidden=(64, 64),
         learnable_scale=False,
@@ -107,8 +107,8 @@ class AffineCoupling(ScaleHookCoupling):
         rng,
         init="uniform",
     ):
-        split, net = mlp_conditioner(dim, mask, 2, hidden, activation, init, dtype, rng=rng)
-        self.dim = dim
+        split, net = mlp_conditioner(features, mask, 2, hidden, activation, init, dtype, rng=rng)
+        self.features = features
         self.da, self.db = split.n_copied, split.n_transformed
         scale_shape = (self.db,) if learnable_scale else None
-        super().__init__(split, net, self.db, scale_shape, dtype, (dim,), VECTOR_HINT)
+        super().__init__(split, net, self.db, scale_shape, dtype, (features,), VECTOR_HINT)

@@ -39,7 +39,7 @@ class MaskedAutoregressive(Bijection):
     """MAF layer: z = tau(x; made(x)), with any transformer (affine, spline, ...).
 
     Args:
-        dim: D.
+        features: D.
         transformer: a ``flows.transformers`` object (its n_params outputs per variable).
         hidden: the MADE's hidden widths.
         order: the MADE's order ("natural", "reversed", "random" or degrees).
@@ -63,19 +63,19 @@ class MaskedAutoregressive(Bijection):
 
     stateless = True  # MADE is a plain network: its caches are the only state
 
-    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
         if not isinstance(transformer, Transformer):
             raise TypeError(f"MaskedAutoregressive expects a Transformer; got {type(transformer).__name__}.")
-        self.dim = int(dim)
-        self.made = self.add_child("made", MADE(dim, hidden, transformer.n_params, order, dtype=dtype, rng=rng))
+        self.features = int(features)
+        self.made = self.add_child("made", MADE(features, hidden, transformer.n_params, order, dtype=dtype, rng=rng))
         self.transformer = self.add_child("transformer", transformer)
         self.sequence = [int(d) for d in self.made.degrees.argsort()]  # variables in the order, first to last
 
     def _check_input(self, x, name):
-        if x.ndim != 2 or x.shape[1] != self.dim:
+        if x.ndim != 2 or x.shape[1] != self.features:
             raise ValueError(
-                f"{type(self).__name__} expects {name} of shape (N, {self.dim}); got {tuple(x.shape)}. "
+                f"{type(self).__name__} expects {name} of shape (N, {self.features}); got {tuple(x.shape)}. "
                 "Flatten images first, or use a coupling layer."
             )
 
@@ -86,7 +86,7 @@ class MaskedAutoregressive(Bijection):
 
     def _params(self, x):
         h = self.made.forward(x)  # (N, P * D)
-        return h.reshape(h.shape[0], self.transformer.n_params, self.dim)  # (N, P, D)
+        return h.reshape(h.shape[0], self.transformer.n_params, self.features)  # (N, P, D)
 
     def _forward_entries(self, x):
         """z and the per-variable log dz_d/dx_d (N, D): one MADE pass, one transformer pass."""
@@ -164,7 +164,7 @@ class IAF(Inverse):
     variational inference and fitting an energy need.
 
     Args:
-        dim, transformer, hidden, order, dtype, rng: as for ``MaskedAutoregressive``.
+        features, transformer, hidden, order, dtype, rng: as for ``MaskedAutoregressive``.
 
     Shapes:
         x, z: (N, D); logdet: (N,).
@@ -174,5 +174,5 @@ class IAF(Inverse):
         Autoregressive Flow", section 4.
     """
 
-    def __init__(self, dim, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
-        super().__init__(MaskedAutoregressive(dim, transformer, hidden, order, dtype, rng=rng))
+    def __init__(self, features, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
+        super().__init__(MaskedAutoregressive(features, transformer, hidden, order, dtype, rng=rng))

@@ -42,7 +42,7 @@ class BatchNorm(Bijection):
     """RealNVP's batch normalization flow layer, with running statistics.
 
     Args:
-        num_features: C (channels of images, features of vectors).
+        features: the size of axis 1, D features of vectors or C channels of images.
         momentum: weight of the newest batch in the running averages,
             running = (1 - momentum) * running + momentum * batch
             (default 0.1, an average over roughly the last 10 batches; the
@@ -101,23 +101,23 @@ class BatchNorm(Bijection):
         arXiv:1502.03167, for batch normalization and its backward pass.
     """
 
-    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=DEFAULT_DTYPE):
+    def __init__(self, features, momentum=0.1, eps=1e-5, dtype=DEFAULT_DTYPE):
         super().__init__()
-        if int(num_features) != num_features or num_features < 1:
-            raise ValueError(f"BatchNorm num_features must be a positive integer; got {num_features!r}.")
+        if int(features) != features or features < 1:
+            raise ValueError(f"BatchNorm features must be a positive integer; got {features!r}.")
         if not 0 < momentum <= 1:
             raise ValueError(f"BatchNorm momentum must be in (0, 1]; got {momentum!r}.")
         if not eps > 0:
             raise ValueError(f"BatchNorm eps must be positive; got {eps!r}.")
-        self.num_features = int(num_features)
+        self.features = int(features)
         self.momentum = momentum
         self.eps = eps
         self.training = True
         xp = get_backend()
-        self.add_param("log_gamma", zeros((self.num_features,), dtype, xp))
-        self.add_param("beta", zeros((self.num_features,), dtype, xp))
-        self.running_mean = zeros((self.num_features,), dtype, xp)
-        self.running_var = xp.ones((self.num_features,), dtype=dtype)
+        self.add_param("log_gamma", zeros((self.features,), dtype, xp))
+        self.add_param("beta", zeros((self.features,), dtype, xp))
+        self.running_mean = zeros((self.features,), dtype, xp)
+        self.running_var = xp.ones((self.features,), dtype=dtype)
         self._batch_stats = None  # (mean, var) of the last training-mode forward batch
         self._pass_stats = {}  # direction -> (mean, var, from the batch?) its last pass used
 
@@ -138,10 +138,8 @@ class BatchNorm(Bijection):
     def _set_own_buffer(self, name, value):
         if name not in ("running_mean", "running_var"):
             super()._set_own_buffer(name, value)  # raises: no such buffer
-        elif value.shape != (self.num_features,):
-            raise ValueError(
-                f"BatchNorm buffer {name} must have shape ({self.num_features},); got {tuple(value.shape)}."
-            )
+        elif value.shape != (self.features,):
+            raise ValueError(f"BatchNorm buffer {name} must have shape ({self.features},); got {tuple(value.shape)}.")
         else:
             setattr(self, name, value)
             self._batch_stats = None
@@ -150,8 +148,8 @@ class BatchNorm(Bijection):
     # -- helpers ------------------------------------------------------------------
 
     def _check_input(self, x, name):
-        fix = "Build BatchNorm(num_features) with the number of channels of axis 1."
-        check_channels(x, name, self.num_features, "BatchNorm", fix)
+        fix = "Build BatchNorm(features) with the number of channels of axis 1."
+        check_channels(x, name, self.features, "BatchNorm", fix)
 
     def _logdet(self, x, inv_std, sign):
         """sign * H * W * sum_c (log_gamma_c + log inv_std_c), the same for every sample, (N,)."""

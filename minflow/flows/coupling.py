@@ -31,12 +31,12 @@ IMAGE_HINT = "Build the mask for the image size at this point of the flow (after
 
 
 def mlp_conditioner(
-    dim, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, *, rng
+    features, mask, n_params, hidden=(64, 64), activation="relu", init="uniform", dtype=DEFAULT_DTYPE, *, rng
 ):
     """(FeatureSplit, MLP Da -> hidden -> n_params * Db with its last layer zero) for vectors (N, D)."""
     split = FeatureSplit(mask, None)
-    if split.n_features != dim:
-        raise ValueError(f"Mask has length {split.n_features} but the data has D={dim} features.")
+    if split.n_features != features:
+        raise ValueError(f"Mask has length {split.n_features} but the data has D={features} features.")
     sizes = (split.n_copied, *hidden, n_params * split.n_transformed)
     net = MLP(sizes, activation=activation, init=init, last_init="zeros", dtype=dtype, rng=rng)
     split.to(get_array_module(net.params["linear0.W"]))
@@ -115,10 +115,12 @@ class Coupling(Bijection):
         self.hint = hint
 
     @classmethod
-    def for_vectors(cls, dim, mask, transformer, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng):
+    def for_vectors(cls, features, mask, transformer, hidden=(64, 64), activation="relu", dtype=DEFAULT_DTYPE, *, rng):
         """A coupling on (N, D) with an MLP conditioner (see ``mlp_conditioner``)."""
-        split, net = mlp_conditioner(dim, mask, transformer.n_params, hidden, activation, "uniform", dtype, rng=rng)
-        return cls(split, net, transformer, (dim,), VECTOR_HINT)
+        split, net = mlp_conditioner(
+            features, mask, transformer.n_params, hidden, activation, "uniform", dtype, rng=rng
+        )
+        return cls(split, net, transformer, (features,), VECTOR_HINT)
 
     @classmethod
     def for_images(cls, channels, mask, transformer, hidden=32, n_blocks=2, kernel_size=3, dtype=DEFAULT_DTYPE, *, rng):

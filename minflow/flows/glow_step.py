@@ -33,11 +33,11 @@ __all__ = ["MIXINGS", "GlowStep", "make_mixing"]
 MIXINGS = ("lu", "plain", "reverse", "shuffle")
 
 
-def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, *, rng):
+def make_mixing(features, mixing="lu", dtype=DEFAULT_DTYPE, *, rng):
     """The channel-mixing layer of a Glow step.
 
     Args:
-        num_features: C.
+        features: C, the size of axis 1 (D for vectors).
         mixing: "lu" (InvertibleLinearLU, Glow's default), "plain"
             (InvertibleLinear), "reverse" (Reverse, RealNVP's choice) or
             "shuffle" (a fixed random Permutation drawn from ``rng``).
@@ -46,12 +46,12 @@ def make_mixing(num_features, mixing="lu", dtype=DEFAULT_DTYPE, *, rng):
     if mixing not in MIXINGS:
         raise ValueError(f"mixing must be one of {MIXINGS}; got {mixing!r}.")
     if mixing == "lu":
-        return InvertibleLinearLU(num_features, dtype=dtype, rng=rng)
+        return InvertibleLinearLU(features, dtype=dtype, rng=rng)
     if mixing == "plain":
-        return InvertibleLinear(num_features, dtype=dtype, rng=rng)
+        return InvertibleLinear(features, dtype=dtype, rng=rng)
     if mixing == "reverse":
-        return Reverse(num_features)
-    keys = to_numpy(uniform((num_features,), 0.0, 1.0, numpy.float64, rng))  # (C,)
+        return Reverse(features)
+    keys = to_numpy(uniform((features,), 0.0, 1.0, numpy.float64, rng))  # (C,)
     return Permutation(numpy.argsort(keys))  # a uniform random permutation
 
 
@@ -59,7 +59,7 @@ class GlowStep(Flow):
     """ActNorm -> channel mixing -> coupling: a Flow of three named layers.
 
     Args:
-        num_features: C, channels of axis 1 (features of vectors).
+        features: the size of axis 1, D features of vectors or C channels of images.
         coupling: the coupling Bijection, built for the same shapes.
         mixing: "lu", "plain", "reverse" or "shuffle" (see ``make_mixing``).
         actnorm: include the ActNorm layer (default True).
@@ -79,34 +79,34 @@ class GlowStep(Flow):
         Kingma & Dhariwal (2018), "Glow", section 3 and Figure 2a.
     """
 
-    def __init__(self, num_features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, coupling, mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng):
         if not isinstance(coupling, Bijection):
             raise TypeError(f"GlowStep expects a coupling Bijection; got {type(coupling).__name__}.")
-        layers = {"actnorm": ActNorm(num_features, dtype=dtype)} if actnorm else {}
-        layers["mixing"] = make_mixing(num_features, mixing, dtype, rng=rng)
+        layers = {"actnorm": ActNorm(features, dtype=dtype)} if actnorm else {}
+        layers["mixing"] = make_mixing(features, mixing, dtype, rng=rng)
         layers["coupling"] = coupling
         super().__init__(layers)  # forward order: actnorm, mixing, coupling
-        self.num_features = num_features
+        self.features = features
         self.actnorm = layers.get("actnorm")
         self.mixing = layers["mixing"]
         self.coupling = coupling
 
     @classmethod
     def for_vectors(
-        cls, dim, hidden=(64, 64), coupling="affine", mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng
+        cls, features, hidden=(64, 64), coupling="affine", mixing="lu", actnorm=True, dtype=DEFAULT_DTYPE, *, rng
     ):
         """A Glow step on vectors (N, D) with a vector coupling that copies the first half.
 
         Args:
-            dim: D.
+            features: D.
             hidden: the coupling conditioner's hidden widths.
             coupling: "affine" (``AffineCoupling``) or "additive" (``AdditiveCoupling``).
             mixing, actnorm, dtype, rng: as for ``GlowStep``.
         """
         if coupling == "affine":
-            layer = AffineCoupling(dim, half_mask(dim), hidden=hidden, dtype=dtype, rng=rng)
+            layer = AffineCoupling(features, half_mask(features), hidden=hidden, dtype=dtype, rng=rng)
         elif coupling == "additive":
-            layer = AdditiveCoupling(dim, half_mask(dim), hidden=hidden, dtype=dtype, rng=rng)
+            layer = AdditiveCoupling(features, half_mask(features), hidden=hidden, dtype=dtype, rng=rng)
         else:
             raise ValueError(f"coupling must be 'affine' or 'additive'; got {coupling!r}.")
-        return cls(dim, layer, mixing=mixing, actnorm=actnorm, dtype=dtype, rng=rng)
+        return cls(features, layer, mixing=mixing, actnorm=actnorm, dtype=dtype, rng=rng)

@@ -31,15 +31,15 @@ from .shapes import check_channels
 __all__ = ["InvertibleLinear", "InvertibleLinearLU", "random_rotation"]
 
 
-def random_rotation(dim, rng):
-    """A random rotation (orthogonal, det +1) of size dim x dim, as a host float64 array.
+def random_rotation(features, rng):
+    """A random rotation (orthogonal, det +1) of size features x features, as a host float64 array.
 
     The Q factor of the QR decomposition of a Gaussian matrix, with the signs
     of R's diagonal moved into Q (so Q is uniform over orthogonal matrices)
     and one column flipped if needed so that det Q = +1. Glow starts W here:
     log|det W| = 0, and every direction is mixed.
     """
-    gauss = to_numpy(normal((dim, dim), numpy.float64, rng))  # (C, C)
+    gauss = to_numpy(normal((features, features), numpy.float64, rng))  # (C, C)
     q, r = numpy.linalg.qr(gauss)
     q = q * numpy.sign(numpy.diag(r))  # Haar measure on orthogonal matrices
     if numpy.linalg.det(q) < 0:
@@ -83,24 +83,24 @@ class _ChannelMixing(Bijection):
 
     stateless = True
 
-    def __init__(self, num_features):
+    def __init__(self, features):
         super().__init__()
-        if int(num_features) != num_features or num_features < 1:
-            raise ValueError(f"{type(self).__name__} num_features must be a positive integer; got {num_features!r}.")
-        self.num_features = int(num_features)
+        if int(features) != features or features < 1:
+            raise ValueError(f"{type(self).__name__} features must be a positive integer; got {features!r}.")
+        self.features = int(features)
 
     def _initial_matrix(self, matrix, rng):
         """The starting W, float64 (C, C): ``matrix`` checked, or a random rotation (Glow's initialisation)."""
         if matrix is None:
-            return random_rotation(self.num_features, require_rng(rng, f"{type(self).__name__} without a matrix"))
+            return random_rotation(self.features, require_rng(rng, f"{type(self).__name__} without a matrix"))
         w = _check_matrix(matrix, type(self).__name__)
-        if w.shape[0] != self.num_features:
-            raise ValueError(f"matrix has shape {w.shape}, but num_features is {self.num_features}.")
+        if w.shape[0] != self.features:
+            raise ValueError(f"matrix has shape {w.shape}, but features is {self.features}.")
         return w
 
     def _check_input(self, x, name):
-        fix = "Build it with num_features equal to axis 1 of the data."
-        check_channels(x, name, self.num_features, type(self).__name__, fix)
+        fix = "Build it with features equal to axis 1 of the data."
+        check_channels(x, name, self.features, type(self).__name__, fix)
 
     def _mix(self, x, m):
         """Apply the (C, C) matrix m to axis 1 of x: out[n, :, ...] = m @ x[n, :, ...]."""
@@ -111,7 +111,7 @@ class _ChannelMixing(Bijection):
     def _outer(self, a, b):
         """sum over samples and pixels of a[n, :, h, w] b[n, :, h, w]^T, float64 (C, C)."""
         xp = get_array_module(a)
-        c = self.num_features
+        c = self.features
         am = xp.moveaxis(a, 1, -1).reshape(-1, c)  # (N*H*W, C)
         bm = xp.moveaxis(b, 1, -1).reshape(-1, c)  # (N*H*W, C)
         return (am.T @ bm).astype(xp.float64)  # (C, C)
@@ -130,7 +130,7 @@ class _ChannelMixing(Bijection):
         self._check_input(z, "z")
         xp = get_array_module(z)
         w64 = self.matrix()
-        inv64 = _solve(w64, xp.eye(self.num_features, dtype=xp.float64), self)  # W^{-1}, (C, C)
+        inv64 = _solve(w64, xp.eye(self.features, dtype=xp.float64), self)  # W^{-1}, (C, C)
         spatial = math.prod(z.shape[2:])
         x = self._mix(z, inv64.astype(z.dtype))  # (N, C, H, W)
         logdet = xp.ones(z.shape[0], dtype=z.dtype) * (-spatial * self.log_abs_det(w64)).astype(z.dtype)  # (N,)
@@ -162,7 +162,7 @@ class InvertibleLinear(_ChannelMixing):
     """Plain invertible linear map / 1x1 convolution: the matrix W is the parameter.
 
     Args:
-        num_features: C (channels of images, features of vectors).
+        features: the size of axis 1, D features of vectors or C channels of images.
         dtype: parameter dtype (float32 to train, float64 to check).
         rng: random generator for the initial rotation (``backend.make_rng``);
             required unless ``matrix`` is given.
@@ -191,8 +191,8 @@ class InvertibleLinear(_ChannelMixing):
         Kingma & Dhariwal (2018), "Glow", section 3.2, Table 1.
     """
 
-    def __init__(self, num_features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
-        super().__init__(num_features)
+    def __init__(self, features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
+        super().__init__(features)
         w = self._initial_matrix(matrix, rng)  # (C, C) float64
         self.add_param("W", to_device(w, get_backend(), dtype=dtype))
 
@@ -213,7 +213,7 @@ class InvertibleLinear(_ChannelMixing):
     def _add_grads(self, dw, c):
         xp = get_array_module(dw)
         w = self._own_params["W"]
-        eye = xp.eye(self.num_features, dtype=xp.float64)
+        eye = xp.eye(self.features, dtype=xp.float64)
         inv_t = _solve(w.astype(xp.float64), eye, self).T  # W^{-T} = d log|det W| / dW
         self._own_grads["W"] += (dw + c * inv_t).astype(w.dtype)  # (C, C)
 
@@ -228,7 +228,7 @@ class InvertibleLinearLU(_ChannelMixing):
     log|det W| = sum(log_s), and W stays invertible for any parameters.
 
     Args:
-        num_features: C.
+        features: C, the size of axis 1 (D for vectors).
         dtype: parameter dtype.
         rng: random generator for the initial rotation; required unless ``matrix`` is given.
         matrix: start from the LU decomposition of this (C, C) invertible
@@ -253,8 +253,8 @@ class InvertibleLinearLU(_ChannelMixing):
         Kingma & Dhariwal (2018), "Glow", section 3.2, "LU decomposition".
     """
 
-    def __init__(self, num_features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
-        super().__init__(num_features)
+    def __init__(self, features, dtype=DEFAULT_DTYPE, rng=None, matrix=None):
+        super().__init__(features)
         w = self._initial_matrix(matrix, rng)  # (C, C) float64
         p, lower, upper = scipy.linalg.lu(w)  # w = p @ lower @ upper, host float64
         s = numpy.diag(upper).copy()  # (C,), nonzero: w is invertible
@@ -278,7 +278,7 @@ class InvertibleLinearLU(_ChannelMixing):
     def _factors(self):
         """(Lt, Ut, scale) in float64: Lt = L + I, Ut = U + diag(scale), scale = sign_s exp(log_s)."""
         xp = get_array_module(self._own_params["L"])
-        eye = xp.eye(self.num_features, dtype=xp.float64)
+        eye = xp.eye(self.features, dtype=xp.float64)
         lower = xp.tril(self._own_params["L"].astype(xp.float64), -1) + eye  # (C, C)
         scale = self.sign_s * xp.exp(self._own_params["log_s"].astype(xp.float64))  # (C,)
         upper = xp.triu(self._own_params["U"].astype(xp.float64), 1) + xp.diag(scale)  # (C, C)

@@ -14,25 +14,25 @@ import numpy
 __all__ = ["check_mask", "half_mask", "parity_mask"]
 
 
-def half_mask(dim, first=True):
+def half_mask(features, first=True):
     """Copy the first half (``first=True``) or the second half of D coordinates."""
-    mask = numpy.zeros(dim, dtype=bool)
-    half = dim // 2
+    mask = numpy.zeros(features, dtype=bool)
+    half = features // 2
     if first:
         mask[:half] = True
     else:
         mask[half:] = True
-    return check_mask(mask, dim)
+    return check_mask(mask, features)
 
 
-def parity_mask(dim, parity=0):
+def parity_mask(features, parity=0):
     """Copy coordinates i with i % 2 == parity (0: even ones, 1: odd ones)."""
     if parity not in (0, 1):
         raise ValueError(f"parity must be 0 or 1; got {parity!r}.")
-    return check_mask(numpy.arange(dim) % 2 == parity, dim)
+    return check_mask(numpy.arange(features) % 2 == parity, features)
 
 
-def check_mask(mask, dim=None):
+def check_mask(mask, features=None):
     """Validate a user-given mask: 1-D, boolean-like, copies and transforms something."""
     mask = numpy.asarray(mask)
     if mask.ndim != 1:
@@ -41,8 +41,8 @@ def check_mask(mask, dim=None):
         if not numpy.all((mask == 0) | (mask == 1)):
             raise ValueError("A mask must hold only True/False (or 1/0) values.")
         mask = mask.astype(bool)
-    if dim is not None and mask.shape[0] != dim:
-        raise ValueError(f"Mask has length {mask.shape[0]} but the data has D={dim} features.")
+    if features is not None and mask.shape[0] != features:
+        raise ValueError(f"Mask has length {mask.shape[0]} but the data has D={features} features.")
     if mask.all() or not mask.any():
         raise ValueError(
             "A mask must copy at least one coordinate (True) and transform at least one "

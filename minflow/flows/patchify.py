@@ -35,7 +35,7 @@ class Patchify(Bijection):
         if h % patch or w % patch:
             raise ValueError(f"Patchify({patch}) needs H and W multiples of {patch}; got image shape {(c, h, w)}.")
         self.patch, self.image_shape = int(patch), (c, h, w)
-        self.n_tokens, self.token_dim = (h // patch) * (w // patch), c * patch * patch
+        self.n_tokens, self.token_features = (h // patch) * (w // patch), c * patch * patch
 
     def forward(self, x):
         return patchify(x, self.patch), get_array_module(x).zeros(x.shape[0], dtype=x.dtype)

@@ -18,9 +18,9 @@ from .base import Bijection
 __all__ = ["Permutation", "Reverse", "random_permutation"]
 
 
-def random_permutation(dim, seed=0):
-    """A fixed random permutation of range(dim), reproducible from ``seed`` (host array)."""
-    return numpy.random.default_rng(seed).permutation(dim)
+def random_permutation(features, seed=0):
+    """A fixed random permutation of range(features), reproducible from ``seed`` (host array)."""
+    return numpy.random.default_rng(seed).permutation(features)
 
 
 class Permutation(Bijection):
@@ -43,7 +43,7 @@ class Permutation(Bijection):
         perm = numpy.asarray(perm)
         if perm.ndim != 1 or not numpy.array_equal(numpy.sort(perm), numpy.arange(perm.size)):
             raise ValueError(f"perm must be a permutation of range(D); got {perm.tolist()}.")
-        self.dim = perm.size
+        self.features = perm.size
         xp = get_backend()
         self.perm = to_device(perm, xp)
         self.inv_perm = to_device(numpy.argsort(perm), xp)
@@ -53,9 +53,9 @@ class Permutation(Bijection):
         self.inv_perm = to_device(self.inv_perm, xp)
 
     def _permute(self, x, index, name):
-        if x.ndim < 2 or x.shape[1] != self.dim:
+        if x.ndim < 2 or x.shape[1] != self.features:
             raise ValueError(
-                f"{type(self).__name__} of size {self.dim} expects {name} of shape (N, {self.dim}, ...); "
+                f"{type(self).__name__} of size {self.features} expects {name} of shape (N, {self.features}, ...); "
                 f"got {tuple(x.shape)}."
             )
         return x[:, index]
@@ -82,5 +82,5 @@ class Permutation(Bijection):
 class Reverse(Permutation):
     """Reverse the order of axis 1 (features or channels): perm = D-1, ..., 0."""
 
-    def __init__(self, dim):
-        super().__init__(numpy.arange(dim)[::-1].copy())
+    def __init__(self, features):
+        super().__init__(numpy.arange(features)[::-1].copy())

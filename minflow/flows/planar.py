@@ -32,7 +32,7 @@ class Planar(SamplingMapBijection):
     """One planar layer, x = z + u_hat * tanh(w.z + b) in the sampling direction (``inverse``).
 
     Args:
-        dim: D, the number of features.
+        features: D, the number of features.
         dtype: parameter dtype (float32 to train, float64 to check gradients).
         rng: random generator for the initialisation (P2: u ~ U(-sqrt 2, sqrt 2)^D,
             w ~ U(-1, 1)^D, b = 0).
@@ -77,15 +77,15 @@ class Planar(SamplingMapBijection):
 
     stateless = True  # forward is a numerical solve, but a function of x and the parameters alone
 
-    def __init__(self, dim, dtype=DEFAULT_DTYPE, *, rng, tol=1e-12, max_iter=100):
+    def __init__(self, features, dtype=DEFAULT_DTYPE, *, rng, tol=1e-12, max_iter=100):
         super().__init__()
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"Planar expects a positive integer dim; got {dim!r}.")
-        self.dim = int(dim)
+        if int(features) != features or features < 1:
+            raise ValueError(f"Planar expects features (D) to be a positive integer; got {features!r}.")
+        self.features = int(features)
         self.tol = tol
         self.max_iter = int(max_iter)
-        self.add_param("u", uniform((self.dim,), -SQRT2, SQRT2, dtype, rng))
-        self.add_param("w", uniform((self.dim,), -1.0, 1.0, dtype, rng))
+        self.add_param("u", uniform((self.features,), -SQRT2, SQRT2, dtype, rng))
+        self.add_param("w", uniform((self.features,), -1.0, 1.0, dtype, rng))
         self.add_param("b", zeros((1,), dtype, get_array_module(self._own_params["u"])))
 
     # -- the constraint ------------------------------------------------------
@@ -104,8 +104,8 @@ class Planar(SamplingMapBijection):
         return self._constrained()[0]
 
     def _check_input(self, x, name):
-        fix = "Flatten images to vectors first, or build Planar(dim) with the right dim."
-        check_vectors(x, name, self.dim, f"Planar of dim {self.dim}", fix)
+        fix = "Flatten images to vectors first, or build Planar(features) with D equal to axis 1 of the data."
+        check_vectors(x, name, self.features, f"Planar({self.features})", fix)
 
     # -- sampling direction: closed form ---------------------------------------
 

@@ -28,7 +28,7 @@ class Radial(SamplingMapBijection):
     """One radial layer, x = z + beta (z - z0) / (alpha + |z - z0|) in the sampling direction (``inverse``).
 
     Args:
-        dim: D, the number of features.
+        features: D, the number of features.
         dtype: parameter dtype (float32 to train, float64 to check gradients).
         rng: random generator for the initialisation: z0, alpha_raw and
             beta_raw ~ U(-1/sqrt(D), 1/sqrt(D)), as in Pyro's radial flow.
@@ -64,13 +64,13 @@ class Radial(SamplingMapBijection):
 
     stateless = True
 
-    def __init__(self, dim, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"Radial expects a positive integer dim; got {dim!r}.")
-        self.dim = int(dim)
-        bound = 1.0 / self.dim**0.5
-        self.add_param("z0", uniform((self.dim,), -bound, bound, dtype, rng))
+        if int(features) != features or features < 1:
+            raise ValueError(f"Radial expects features (D) to be a positive integer; got {features!r}.")
+        self.features = int(features)
+        bound = 1.0 / self.features**0.5
+        self.add_param("z0", uniform((self.features,), -bound, bound, dtype, rng))
         self.add_param("alpha_raw", uniform((1,), -bound, bound, dtype, rng))
         self.add_param("beta_raw", uniform((1,), -bound, bound, dtype, rng))
 
@@ -80,13 +80,13 @@ class Radial(SamplingMapBijection):
         return alpha, softplus(self._own_params["beta_raw"]) - alpha
 
     def _check_input(self, x, name):
-        fix = "Flatten images to vectors first, or build Radial(dim) with the right dim."
-        check_vectors(x, name, self.dim, f"Radial of dim {self.dim}", fix)
+        fix = "Flatten images to vectors first, or build Radial(features) with D equal to axis 1 of the data."
+        check_vectors(x, name, self.features, f"Radial({self.features})", fix)
 
     def _logdet(self, r, alpha, sp):
         """log|det dx/dz| = (D - 1) log(r + sp) + log(r (2 alpha + r) + alpha sp) - (D + 1) log(alpha + r)."""
         xp = get_array_module(r)
-        d = self.dim
+        d = self.features
         return (d - 1) * xp.log(r + sp) + xp.log(r * (2 * alpha + r) + alpha * sp) - (d + 1) * xp.log(alpha + r)
 
     @staticmethod
@@ -116,7 +116,7 @@ class Radial(SamplingMapBijection):
         """
         araw, braw = self._own_params["alpha_raw"], self._own_params["beta_raw"]
         alpha, sp = softplus(araw), softplus(braw)  # (1,) each
-        D = self.dim
+        D = self.features
         big_a = r + sp  # (N,)
         big_q = r * (2 * alpha + r) + alpha * sp  # (N,)
         big_r = alpha + r  # (N,)
@@ -176,7 +176,7 @@ class Radial(SamplingMapBijection):
         d, r = self._take_cache("forward", "backward")
         alpha = softplus(self._own_params["alpha_raw"])  # (1,)
         sp = softplus(self._own_params["beta_raw"])  # (1,)
-        D = self.dim
+        D = self.features
         n = self._unit(d, r)  # (N, D)
         big_a = r + sp
         big_q = r * (2 * alpha + r) + alpha * sp

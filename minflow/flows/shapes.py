@@ -9,10 +9,10 @@ channel, shape (C,), broadcast over the batch and any spatial axes.
 __all__ = ["channel_axes", "check_channels", "check_vectors", "per_channel"]
 
 
-def check_vectors(x, name, dim, owner, fix):
-    """ValueError unless ``x`` is (N, dim); the message names ``owner`` and says how to ``fix`` it."""
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"{owner} expects {name} of shape (N, {dim}); got {tuple(x.shape)}. {fix}")
+def check_vectors(x, name, features, owner, fix):
+    """ValueError unless ``x`` is (N, features); the message names ``owner`` and says how to ``fix`` it."""
+    if x.ndim != 2 or x.shape[1] != features:
+        raise ValueError(f"{owner} expects {name} of shape (N, {features}); got {tuple(x.shape)}. {fix}")
 
 
 def check_channels(x, name, channels, owner, fix):

@@ -31,9 +31,9 @@ class TarFlowBlock(Bijection):
     """One TarFlow flow block: z_t = (x_t - mu(x_<t)) * exp(-alpha(x_<t)).
 
     Args:
-        token_dim: D, values per token.
+        features: D, values per token.
         n_tokens: T.
-        dim, depth, n_heads, mlp_ratio: the conditioner ``CausalTransformer``
+        hidden, depth, n_heads, mlp_ratio: the conditioner ``CausalTransformer``
             (width K, Transformer blocks, heads, MLP ratio); its output
             projection starts at zero, so the block starts as the identity.
         alpha_bound: B in alpha = B tanh(a / B) (the scale of one block stays
@@ -66,9 +66,9 @@ class TarFlowBlock(Bijection):
 
     def __init__(
         self,
-        token_dim,
+        features,
         n_tokens,
-        dim=64,
+        hidden=64,
         depth=2,
         n_heads=4,
         mlp_ratio=4,
@@ -78,19 +78,19 @@ class TarFlowBlock(Bijection):
         rng,
     ):
         super().__init__()
-        self.token_dim, self.n_tokens, self.alpha_bound = int(token_dim), int(n_tokens), float(alpha_bound)
+        self.features, self.n_tokens, self.alpha_bound = int(features), int(n_tokens), float(alpha_bound)
         self.net = self.add_child(
             "net",
             CausalTransformer(
-                token_dim, 2 * token_dim, n_tokens, dim, depth, n_heads, mlp_ratio, "zeros", dtype=dtype, rng=rng
+                features, 2 * features, n_tokens, hidden, depth, n_heads, mlp_ratio, "zeros", dtype=dtype, rng=rng
             ),
         )
-        self.add_param("start", zeros((self.token_dim,), dtype))
+        self.add_param("start", zeros((self.features,), dtype))
 
     def _check(self, x, name):
-        if x.ndim != 3 or x.shape[1:] != (self.n_tokens, self.token_dim):
+        if x.ndim != 3 or x.shape[1:] != (self.n_tokens, self.features):
             raise ValueError(
-                f"TarFlowBlock expects {name} of shape (N, {self.n_tokens}, {self.token_dim}) (tokens); "
+                f"TarFlowBlock expects {name} of shape (N, {self.n_tokens}, {self.features}) (tokens); "
                 f"got {tuple(x.shape)}. Turn images into tokens with flows.Patchify first."
             )
 
@@ -99,7 +99,7 @@ class TarFlowBlock(Bijection):
     def _shift(self, x):
         """u = (start, x_1, ..., x_{T-1}): (N, T, D) -> (N, T, D)."""
         xp = get_array_module(x)
-        start = xp.broadcast_to(self._own_params["start"], (x.shape[0], 1, self.token_dim))  # (N, 1, D)
+        start = xp.broadcast_to(self._own_params["start"], (x.shape[0], 1, self.features))  # (N, 1, D)
         return xp.concatenate([start, x[:, :-1]], axis=1)  # (N, T, D)
 
     def _shift_backward(self, du):
@@ -114,7 +114,7 @@ class TarFlowBlock(Bijection):
         """mu, alpha, tanh(a / B), each (N, T, D), from a full causal pass over shift(x)."""
         xp = get_array_module(x)
         h = self.net.forward(self._shift(x))  # (N, T, 2D)
-        mu, a = h[..., : self.token_dim], h[..., self.token_dim :]
+        mu, a = h[..., : self.features], h[..., self.features :]
         tanh_a = xp.tanh(a / self.alpha_bound)
         return mu, self.alpha_bound * tanh_a, tanh_a
 
@@ -145,7 +145,7 @@ class TarFlowBlock(Bijection):
         self._check(z, "z")
         xp = get_array_module(z)
         self._drop("forward")
-        n, d = z.shape[0], self.token_dim
+        n, d = z.shape[0], self.features
         x = xp.empty_like(z)  # (N, T, D), filled token by token
         logdet = xp.zeros(n, dtype=z.dtype)
         self.net.reset_kv_cache()

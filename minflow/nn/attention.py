@@ -47,7 +47,7 @@ class CausalSelfAttention(Module):
     """Causal multi-head self-attention over a token sequence.
 
     Args:
-        dim: K, the token width (a multiple of ``n_heads``).
+        features: K, the token width (a multiple of ``n_heads``).
         n_heads: H.
         dtype, rng: as for ``Linear`` (both projections start with
             PyTorch's uniform init).
@@ -64,24 +64,26 @@ class CausalSelfAttention(Module):
         of the t tokens ``step`` has seen since ``reset_kv_cache``.
     """
 
-    def __init__(self, dim, n_heads, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, n_heads, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"CausalSelfAttention needs dim divisible by n_heads; got dim={dim}, n_heads={n_heads}.")
-        self.dim, self.n_heads, self.head_dim = int(dim), int(n_heads), int(dim) // int(n_heads)
-        self.qkv = self.add_child("qkv", Linear(dim, 3 * dim, dtype=dtype, rng=rng))
-        self.out = self.add_child("out", Linear(dim, dim, dtype=dtype, rng=rng))
+        if features % n_heads:
+            raise ValueError(
+                f"CausalSelfAttention needs features divisible by n_heads; got features={features}, n_heads={n_heads}."
+            )
+        self.features, self.n_heads, self.head_dim = int(features), int(n_heads), int(features) // int(n_heads)
+        self.qkv = self.add_child("qkv", Linear(features, 3 * features, dtype=dtype, rng=rng))
+        self.out = self.add_child("out", Linear(features, features, dtype=dtype, rng=rng))
         self.kv_cache = None
 
     def _check(self, x, name):
-        if x.ndim != 3 or x.shape[2] != self.dim:
+        if x.ndim != 3 or x.shape[2] != self.features:
             raise ValueError(
-                f"CausalSelfAttention({self.dim}) expects {name} of shape (N, T, {self.dim}); got {tuple(x.shape)}."
+                f"CausalSelfAttention({self.features}) expects {name} of shape (N, T, {self.features}); got {tuple(x.shape)}."
             )
 
     def _qkv(self, x):
         qkv = self.qkv.forward(x)  # (N, T, 3K)
-        q, k, v = qkv[..., : self.dim], qkv[..., self.dim : 2 * self.dim], qkv[..., 2 * self.dim :]
+        q, k, v = qkv[..., : self.features], qkv[..., self.features : 2 * self.features], qkv[..., 2 * self.features :]
         return tuple(_split_heads(a, self.n_heads) for a in (q, k, v))  # (N, H, T, Dh) each
 
     @staticmethod

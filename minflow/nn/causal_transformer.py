@@ -26,10 +26,10 @@ class CausalTransformer(Module):
     """Embedding, positions, ``depth`` causal Transformer blocks, a final LayerNorm and a projection.
 
     Args:
-        in_dim: D, the input token width.
-        out_dim: D_out, the output width per token.
+        in_features: D, the input token width.
+        out_features: D_out, the output width per token.
         n_tokens: T, the longest sequence.
-        dim: K, the width inside.
+        hidden: K, the width inside.
         depth: number of Transformer blocks.
         n_heads: attention heads (divides K).
         mlp_ratio: MLP width as a multiple of K.
@@ -48,10 +48,10 @@ class CausalTransformer(Module):
 
     def __init__(
         self,
-        in_dim,
-        out_dim,
+        in_features,
+        out_features,
         n_tokens,
-        dim=64,
+        hidden=64,
         depth=2,
         n_heads=4,
         mlp_ratio=4,
@@ -62,14 +62,14 @@ class CausalTransformer(Module):
     ):
         super().__init__()
         self.n_tokens = int(n_tokens)
-        self.embed = self.add_child("embed", Linear(in_dim, dim, dtype=dtype, rng=rng))
-        self.pos = self.add_child("pos", PositionalEmbedding(n_tokens, dim, dtype=dtype, rng=rng))
+        self.embed = self.add_child("embed", Linear(in_features, hidden, dtype=dtype, rng=rng))
+        self.pos = self.add_child("pos", PositionalEmbedding(n_tokens, hidden, dtype=dtype, rng=rng))
         self.blocks = [
-            self.add_child(f"block{i}", TransformerBlock(dim, n_heads, mlp_ratio, dtype=dtype, rng=rng))
+            self.add_child(f"block{i}", TransformerBlock(hidden, n_heads, mlp_ratio, dtype=dtype, rng=rng))
             for i in range(depth)
         ]
-        self.norm = self.add_child("norm", LayerNorm(dim, dtype=dtype))
-        self.head = self.add_child("head", Linear(dim, out_dim, init=out_init, dtype=dtype, rng=rng))
+        self.norm = self.add_child("norm", LayerNorm(hidden, dtype=dtype))
+        self.head = self.add_child("head", Linear(hidden, out_features, init=out_init, dtype=dtype, rng=rng))
         self.position = 0
 
     def forward(self, u):

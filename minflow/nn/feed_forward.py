@@ -21,7 +21,7 @@ class FeedForward(Module):
     """Linear K -> m K, GELU, Linear m K -> K, token by token.
 
     Args:
-        dim: K.
+        features: K.
         ratio: m, the hidden width as a multiple of K (4 in the Transformer).
         dtype, rng: as for ``Linear``.
 
@@ -32,12 +32,12 @@ class FeedForward(Module):
         none of its own: each Linear keeps its input, GELU its input and tanh.
     """
 
-    def __init__(self, dim, ratio=4, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, ratio=4, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        hidden = int(ratio * dim)
-        self.fc1 = self.add_child("fc1", Linear(dim, hidden, dtype=dtype, rng=rng))
+        hidden = int(ratio * features)
+        self.fc1 = self.add_child("fc1", Linear(features, hidden, dtype=dtype, rng=rng))
         self.act = self.add_child("act", GELU())
-        self.fc2 = self.add_child("fc2", Linear(hidden, dim, dtype=dtype, rng=rng))
+        self.fc2 = self.add_child("fc2", Linear(hidden, features, dtype=dtype, rng=rng))
 
     def forward(self, x):
         h = self.act.forward(self.fc1.forward(x))  # (N, T, m K)

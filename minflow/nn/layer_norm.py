@@ -25,7 +25,7 @@ class LayerNorm(Module):
     """Layer normalisation over the last axis, with a learned scale ``gamma`` and shift ``beta``.
 
     Args:
-        dim: K, the size of the last axis.
+        features: K, the size of the last axis.
         eps: added to the variance (1e-5, PyTorch's default).
         dtype: parameter dtype.
 
@@ -37,16 +37,18 @@ class LayerNorm(Module):
         in them alone (x and the mean are not needed again).
     """
 
-    def __init__(self, dim, eps=1e-5, dtype=DEFAULT_DTYPE):
+    def __init__(self, features, eps=1e-5, dtype=DEFAULT_DTYPE):
         super().__init__()
-        self.dim, self.eps = int(dim), float(eps)
+        self.features, self.eps = int(features), float(eps)
         xp = get_backend()
-        self.add_param("gamma", xp.ones(self.dim, dtype=dtype))  # starts as the identity scale
-        self.add_param("beta", xp.zeros(self.dim, dtype=dtype))
+        self.add_param("gamma", xp.ones(self.features, dtype=dtype))  # starts as the identity scale
+        self.add_param("beta", xp.zeros(self.features, dtype=dtype))
 
     def forward(self, x):
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"LayerNorm({self.dim}) expects x of shape (..., {self.dim}); got {tuple(x.shape)}.")
+        if x.shape[-1] != self.features:
+            raise ValueError(
+                f"LayerNorm({self.features}) expects x of shape (..., {self.features}); got {tuple(x.shape)}."
+            )
         mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
         xhat = x - mean  # (..., K), centred; scaled in place below
         var = (xhat * xhat).mean(axis=-1, keepdims=True)  # (..., 1)
@@ -59,7 +61,7 @@ class LayerNorm(Module):
 
     def backward(self, dy):
         xhat, rstd = self._take_cache("forward", "backward")
-        k = self.dim
+        k = self.features
         # y = gamma * xhat + beta
         self._own_grads["gamma"] += (dy * xhat).reshape(-1, k).sum(axis=0)  # (K,)
         self._own_grads["beta"] += dy.reshape(-1, k).sum(axis=0)  # (K,)

@@ -29,21 +29,23 @@ __all__ = ["MADE", "ORDERS", "made_degrees"]
 ORDERS = ("natural", "reversed", "random")
 
 
-def made_degrees(dim, order="natural", rng=None):
+def made_degrees(features, order="natural", rng=None):
     """Degrees of the D inputs, a permutation of 1..D: "natural" (1, 2, ...), "reversed",
     "random" (drawn from ``rng``), or given as such a permutation."""
     if isinstance(order, str):
         if order not in ORDERS:
             raise ValueError(f"MADE order must be one of {ORDERS} or a permutation of 1..D; got {order!r}.")
         if order == "natural":
-            return numpy.arange(1, dim + 1)
+            return numpy.arange(1, features + 1)
         if order == "reversed":
-            return numpy.arange(dim, 0, -1)
-        keys = to_numpy(require_rng(rng, 'made_degrees(order="random")').random(dim))
+            return numpy.arange(features, 0, -1)
+        keys = to_numpy(require_rng(rng, 'made_degrees(order="random")').random(features))
         return numpy.argsort(numpy.argsort(keys)) + 1
     degrees = numpy.asarray(order)
-    if sorted(degrees.tolist()) != list(range(1, dim + 1)):
-        raise ValueError(f"A MADE order given as degrees must be a permutation of 1..{dim}; got {degrees.tolist()}.")
+    if sorted(degrees.tolist()) != list(range(1, features + 1)):
+        raise ValueError(
+            f"A MADE order given as degrees must be a permutation of 1..{features}; got {degrees.tolist()}."
+        )
     return degrees
 
 
@@ -51,7 +53,7 @@ class MADE(Module):
     """Autoregressive MLP D -> hidden -> P * D with masked weights and ReLU between layers.
 
     Args:
-        dim: D, inputs (and variables of the outputs).
+        features: D, inputs (and variables of the outputs).
         hidden: widths of the hidden layers, e.g. (64, 64).
         n_params: P, outputs per input (a transformer's ``n_params``).
         order: "natural", "reversed", "random" or a permutation of 1..D
@@ -70,7 +72,7 @@ class MADE(Module):
 
     def __init__(
         self,
-        dim,
+        features,
         hidden=(64, 64),
         n_params=2,
         order="natural",
@@ -81,13 +83,15 @@ class MADE(Module):
         rng,
     ):
         super().__init__()
-        if int(dim) != dim or dim < 1 or int(n_params) != n_params or n_params < 1:
-            raise ValueError(f"MADE needs positive integers dim and n_params; got dim={dim!r}, n_params={n_params!r}.")
-        self.dim, self.n_params = int(dim), int(n_params)
-        self.degrees = made_degrees(self.dim, order, rng)  # (D,), inputs
+        if int(features) != features or features < 1 or int(n_params) != n_params or n_params < 1:
+            raise ValueError(
+                f"MADE needs positive integers features and n_params; got features={features!r}, n_params={n_params!r}."
+            )
+        self.features, self.n_params = int(features), int(n_params)
+        self.degrees = made_degrees(self.features, order, rng)  # (D,), inputs
         units = [self.degrees]
         for width in hidden:
-            units.append(numpy.arange(int(width)) % max(self.dim - 1, 1) + 1)  # (K,), hidden
+            units.append(numpy.arange(int(width)) % max(self.features - 1, 1) + 1)  # (K,), hidden
         out = numpy.tile(self.degrees, self.n_params)  # (P * D,), output p * D + d has variable d's degree
         self.layers = []
         for i, (m_in, m_out) in enumerate(zip(units, units[1:] + [out])):

@@ -20,7 +20,7 @@ class PositionalEmbedding(Module):
 
     Args:
         n_positions: T, the longest sequence.
-        dim: K, the token width.
+        features: K, the token width.
         dtype, rng: parameter dtype and generator; P starts as N(0, 0.02^2)
             (GPT-2's choice).
 
@@ -33,15 +33,15 @@ class PositionalEmbedding(Module):
         as a number.
     """
 
-    def __init__(self, n_positions, dim, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, n_positions, features, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        self.n_positions, self.dim = int(n_positions), int(dim)
-        self.add_param("P", normal((self.n_positions, self.dim), dtype, rng, scale=0.02))
+        self.n_positions, self.features = int(n_positions), int(features)
+        self.add_param("P", normal((self.n_positions, self.features), dtype, rng, scale=0.02))
 
     def forward(self, x):
-        if x.ndim != 3 or x.shape[1] > self.n_positions or x.shape[2] != self.dim:
+        if x.ndim != 3 or x.shape[1] > self.n_positions or x.shape[2] != self.features:
             raise ValueError(
-                f"PositionalEmbedding({self.n_positions}, {self.dim}) expects x of shape (N, T, {self.dim}) "
+                f"PositionalEmbedding({self.n_positions}, {self.features}) expects x of shape (N, T, {self.features}) "
                 f"with T <= {self.n_positions}; got {tuple(x.shape)}."
             )
         self._save_cache("forward", x.shape[1])

@@ -29,7 +29,7 @@ class TransformerBlock(Module):
     """Pre-norm Transformer block with causal self-attention.
 
     Args:
-        dim: K, the token width.
+        features: K, the token width.
         n_heads: attention heads (divides K).
         mlp_ratio: hidden width of the MLP as a multiple of K.
         dtype, rng: parameter dtype and generator.
@@ -42,12 +42,12 @@ class TransformerBlock(Module):
         attention also holds the key/value cache of ``step``.
     """
 
-    def __init__(self, dim, n_heads, mlp_ratio=4, dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(self, features, n_heads, mlp_ratio=4, dtype=DEFAULT_DTYPE, *, rng):
         super().__init__()
-        self.norm1 = self.add_child("norm1", LayerNorm(dim, dtype=dtype))
-        self.attn = self.add_child("attn", CausalSelfAttention(dim, n_heads, dtype=dtype, rng=rng))
-        self.norm2 = self.add_child("norm2", LayerNorm(dim, dtype=dtype))
-        self.mlp = self.add_child("mlp", FeedForward(dim, mlp_ratio, dtype=dtype, rng=rng))
+        self.norm1 = self.add_child("norm1", LayerNorm(features, dtype=dtype))
+        self.attn = self.add_child("attn", CausalSelfAttention(features, n_heads, dtype=dtype, rng=rng))
+        self.norm2 = self.add_child("norm2", LayerNorm(features, dtype=dtype))
+        self.mlp = self.add_child("mlp", FeedForward(features, mlp_ratio, dtype=dtype, rng=rng))
 
     def forward(self, x):
         h = x + self.attn.forward(self.norm1.forward(x))  # (N, T, K)

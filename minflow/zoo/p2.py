@@ -28,36 +28,36 @@ __all__ = ["P2_RECIPE", "fit_reverse_kl", "planar_2d", "radial_2d"]
 P2_RECIPE = {"batch_size": 256, "lr": 5e-3, "n_steps": 10_000}
 
 
-def _stack(layer_class, n_layers, dim, dtype, seed, rng):
+def _stack(layer_class, n_layers, features, dtype, seed, rng):
     if int(n_layers) != n_layers or n_layers < 1:
         raise ValueError(f"n_layers must be a positive integer; got {n_layers!r}.")
     rng = rng if rng is not None else make_rng(seed)
-    layers = [layer_class(dim, dtype=dtype, rng=rng) for _ in range(int(n_layers))]
-    return FlowModel(Flow(layers), StandardNormal((dim,)))
+    layers = [layer_class(features, dtype=dtype, rng=rng) for _ in range(int(n_layers))]
+    return FlowModel(Flow(layers), StandardNormal((features,)))
 
 
-def planar_2d(n_layers=8, dtype=DEFAULT_DTYPE, seed=0, rng=None, dim=2):
+def planar_2d(n_layers=8, dtype=DEFAULT_DTYPE, seed=0, rng=None, features=2):
     """The P2 model: ``n_layers`` planar layers over N(0, I), P2's initialisation.
 
     Args:
         n_layers: K (2, 8 or 32 in P2).
         dtype: float32 to train, float64 to check gradients.
-        seed / rng: initialisation randomness. dim: D (2 for the energy targets).
+        seed / rng: initialisation randomness. features: D (2 for the energy targets).
 
     Returns:
-        FlowModel with event shape (dim,); sampling (``inverse``) is closed
+        FlowModel with event shape (features,); sampling (``inverse``) is closed
         form, ``log_prob`` inverts each layer numerically.
     """
-    return _stack(Planar, n_layers, dim, dtype, seed, rng)
+    return _stack(Planar, n_layers, features, dtype, seed, rng)
 
 
-def radial_2d(n_layers=32, dtype=DEFAULT_DTYPE, seed=0, rng=None, dim=2):
+def radial_2d(n_layers=32, dtype=DEFAULT_DTYPE, seed=0, rng=None, features=2):
     """``n_layers`` radial layers over N(0, I) (Pyro's initialisation, see ``Radial``).
 
     Args and returns as ``planar_2d``; ``log_prob`` inverts each layer through
     the closed-form root of its radius equation.
     """
-    return _stack(Radial, n_layers, dim, dtype, seed, rng)
+    return _stack(Radial, n_layers, features, dtype, seed, rng)
 
 
 def fit_reverse_kl(

@@ -48,7 +48,7 @@ TARFLOW_PARAMETERS = 311_880
 def tarflow_digits(
     patch=2,
     blocks=6,
-    dim=64,
+    hidden=64,
     depth=1,
     n_heads=4,
     mlp_ratio=4,
@@ -65,7 +65,7 @@ def tarflow_digits(
         patch: p, the patch side: 2 (16 tokens of 4 values on 8x8) or 1
             (one pixel per token); it must divide ``size``.
         blocks: number of TarFlow blocks (the token order reverses between them).
-        dim, depth, n_heads, mlp_ratio: each block's causal Transformer
+        hidden, depth, n_heads, mlp_ratio: each block's causal Transformer
             (width K, layers, heads, MLP width / K).
         alpha_bound: B in each block's alpha = B tanh(a / B).
         size: image side (8 for the digits; 4 gives a tiny model whose
@@ -84,10 +84,10 @@ def tarflow_digits(
         raise ValueError(f"tarflow_digits patch must divide size ({size}); got patch={patch!r}. Use 1 or 2 on 8x8.")
     rng = rng if rng is not None else make_rng(seed)
     patchify = Patchify(int(patch), (1, int(size), int(size)))
-    t, d = patchify.n_tokens, patchify.token_dim
+    t, d = patchify.n_tokens, patchify.token_features
     layers = [Logit(alpha), patchify]
     for i in range(int(blocks)):
         if i > 0:
             layers.append(Reverse(t))  # the next block reads the tokens in the opposite order
-        layers.append(TarFlowBlock(d, t, dim, depth, n_heads, mlp_ratio, alpha_bound, dtype=dtype, rng=rng))
+        layers.append(TarFlowBlock(d, t, hidden, depth, n_heads, mlp_ratio, alpha_bound, dtype=dtype, rng=rng))
     return FlowModel(Flow(layers), StandardNormal((t, d)), event_shape=(1, int(size), int(size)))

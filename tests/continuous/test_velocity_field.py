@@ -124,7 +124,7 @@ def test_velocity_field_rejects_wrong_shapes(rng):
         field.forward(rng.standard_normal((3, 3)), 0.5)
     with pytest.raises(ValueError, match="one time per row"):
         field.forward(rng.standard_normal((3, 2)), numpy.zeros(4))
-    with pytest.raises(ValueError, match="dim must be an integer >= 1"):
+    with pytest.raises(ValueError, match="features must be an integer >= 1"):
         VelocityField(0, rng=make_rng(0))
     with pytest.raises(ValueError, match="n_fourier must be an integer >= 0"):
         VelocityField(2, n_fourier=-1, rng=make_rng(0))

@@ -14,7 +14,7 @@ def test_patchify_layer_passes_all_checks(patch, xp, rng):
 
 def test_patchify_layer_shapes_and_error():
     layer = Patchify(2, (1, 8, 8))
-    assert (layer.n_tokens, layer.token_dim) == (16, 4)
+    assert (layer.n_tokens, layer.token_features) == (16, 4)
     assert layer.forward(numpy.zeros((3, 1, 8, 8)))[0].shape == (3, 16, 4)
     with pytest.raises(ValueError, match="multiples of 3"):
         Patchify(3, (1, 8, 8))

@@ -182,7 +182,7 @@ def test_planar_rejects_wrong_shape():
         layer.forward(numpy.zeros((4, 3), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 2\); got \(4,\)"):
         layer.inverse(numpy.zeros(4, numpy.float32))
-    with pytest.raises(ValueError, match="positive integer dim"):
+    with pytest.raises(ValueError, match=r"features \(D\) to be a positive integer"):
         Planar(0, rng=make_rng(0))
 
 

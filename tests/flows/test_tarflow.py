@@ -9,8 +9,8 @@ from minflow.flows import TarFlowBlock
 from minflow.gradcheck import brute_force_logdet, check_logdet
 
 
-def make_block(dtype, token_dim=2, n_tokens=4, scale=0.3):
-    block = TarFlowBlock(token_dim, n_tokens, dim=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
+def make_block(dtype, features=2, n_tokens=4, scale=0.3):
+    block = TarFlowBlock(features, n_tokens, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
     return randomize_params(block, numpy.random.default_rng(1), scale=scale)
 
 
@@ -19,7 +19,7 @@ def test_tarflow_block_passes_all_checks(shape, xp, rng):
     # gradients of input and every parameter in both directions, log-det against the brute-force
     # Jacobian, round trip 1e-10, Flow([layer, Inverse(layer)]) the identity, float32 kept
     def make(dtype):
-        return make_block(dtype, token_dim=shape[0], n_tokens=shape[1])
+        return make_block(dtype, features=shape[0], n_tokens=shape[1])
 
     assert_layer_passes_all_checks(make, rng.standard_normal((3, shape[1], shape[0])), xp)
 
@@ -37,16 +37,16 @@ def jacobian(fn, x, h=1e-5):
     return jac
 
 
-def off_structure(jac, token_dim):
+def off_structure(jac, features):
     """Largest |entry| where a TarFlow Jacobian must be zero: later tokens, and off the diagonal within a token."""
-    token = numpy.arange(jac.shape[0]) // token_dim
+    token = numpy.arange(jac.shape[0]) // features
     later = token[None, :] > token[:, None]  # column's token after the row's
     same_off_diag = (token[None, :] == token[:, None]) & ~numpy.eye(jac.shape[0], dtype=bool)
     return numpy.abs(jac[later | same_off_diag]).max()
 
 
 def test_tarflow_jacobian_is_triangular_in_token_order_with_diagonal_exp_minus_alpha(rng):
-    block = make_block(numpy.float64, token_dim=3, n_tokens=4)
+    block = make_block(numpy.float64, features=3, n_tokens=4)
     x = rng.standard_normal((1, 4, 3))
     jac = jacobian(block.forward, x)
     assert off_structure(jac, 3) < 1e-10
@@ -58,7 +58,7 @@ def test_tarflow_jacobian_is_triangular_in_token_order_with_diagonal_exp_minus_a
 def test_tarflow_without_the_shift_breaks_the_triangle_and_the_logdet(rng, monkeypatch):
     # the known failure of re-implementations: the conditioner sees its own token. Both checks above
     # must notice it, or they prove nothing.
-    block = make_block(numpy.float64, token_dim=3, n_tokens=4, scale=0.5)
+    block = make_block(numpy.float64, features=3, n_tokens=4, scale=0.5)
     monkeypatch.setattr(block, "_shift", lambda x: x)
     x = rng.standard_normal((2, 4, 3))
     assert off_structure(jacobian(block.forward, x[:1]), 3) > 1e-3
@@ -69,7 +69,7 @@ def test_tarflow_without_the_shift_breaks_the_triangle_and_the_logdet(rng, monke
 
 
 def test_tarflow_block_starts_as_the_identity(xp, rng):
-    block = TarFlowBlock(2, 4, dim=8, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0)).to(xp)
+    block = TarFlowBlock(2, 4, hidden=8, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0)).to(xp)
     x = to_device(rng.standard_normal((3, 4, 2)), xp)
     z, logdet = block.forward(x)
     assert numpy.array_equal(to_numpy(z), to_numpy(x)) and not to_numpy(logdet).any()
@@ -77,7 +77,7 @@ def test_tarflow_block_starts_as_the_identity(xp, rng):
 
 def test_tarflow_sequential_inverse_equals_solving_token_by_token_with_full_passes(rng):
     # x_t = z_t exp(alpha_t) + mu_t, each (mu_t, alpha_t) from a full causal pass over the x built so far
-    block = make_block(numpy.float64, token_dim=2, n_tokens=5)
+    block = make_block(numpy.float64, features=2, n_tokens=5)
     z = rng.standard_normal((3, 5, 2))
     x_cached, logdet = block.inverse(z)
     x = numpy.zeros_like(z)
@@ -102,7 +102,7 @@ def test_tarflow_inverse_backward_accumulates_onto_earlier_gradients(rng):
 
 
 def test_tarflow_rejects_images_and_wrong_token_shapes():
-    block = TarFlowBlock(4, 16, dim=8, depth=1, n_heads=2, rng=make_rng(0))
+    block = TarFlowBlock(4, 16, hidden=8, depth=1, n_heads=2, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 16, 4\).*Patchify"):
         block.forward(numpy.zeros((2, 1, 8, 8), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 16, 4\)"):

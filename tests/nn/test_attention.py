@@ -77,7 +77,7 @@ def test_attention_kv_cache_steps_equal_the_causal_pass(xp, rng):
 
 
 def test_attention_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="dim divisible by n_heads"):
+    with pytest.raises(ValueError, match="features divisible by n_heads"):
         CausalSelfAttention(6, 4, rng=make_rng(0))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, T, 6\)"):
         CausalSelfAttention(6, 2, rng=make_rng(0)).forward(numpy.ones((2, 6), numpy.float32))

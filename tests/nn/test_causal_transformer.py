@@ -9,7 +9,7 @@ from minflow.nn import CausalTransformer
 
 
 def make_net(dtype, n_tokens=5):
-    net = CausalTransformer(3, 4, n_tokens, dim=6, depth=2, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
+    net = CausalTransformer(3, 4, n_tokens, hidden=6, depth=2, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
     return randomize_params(net, numpy.random.default_rng(1))
 
 
@@ -40,5 +40,5 @@ def test_causal_transformer_steps_equal_the_causal_pass(xp, rng):
 
 
 def test_causal_transformer_zero_head_outputs_zero(rng):
-    net = CausalTransformer(3, 4, 5, dim=6, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0))
+    net = CausalTransformer(3, 4, 5, hidden=6, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0))
     assert not net.forward(rng.standard_normal((2, 5, 3))).any()

@@ -379,9 +379,9 @@ def _layer_cases():
             TypeError,
             ["Flow", "layer 1", "str"],
         ),
-        Case(area, "`Planar(dim=0)`", lambda: Planar(0, rng=make_rng(0)), ValueError, ["dim", "0"]),
-        Case(area, "`Radial(dim=2.5)`", lambda: Radial(2.5, rng=make_rng(0)), ValueError, ["dim", "2.5"]),
-        Case(area, "`ActNorm(num_features=0)`", lambda: ActNorm(0), ValueError, ["num_features", "0"]),
+        Case(area, "`Planar(features=0)`", lambda: Planar(0, rng=make_rng(0)), ValueError, ["features", "0"]),
+        Case(area, "`Radial(features=2.5)`", lambda: Radial(2.5, rng=make_rng(0)), ValueError, ["features", "2.5"]),
+        Case(area, "`ActNorm(features=0)`", lambda: ActNorm(0), ValueError, ["features", "0"]),
         Case(
             area,
             "`ActNorm(3).forward(x)`, x with 2 channels",

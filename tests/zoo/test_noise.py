@@ -10,7 +10,7 @@ from minflow.zoo.noise import LogitNoise, denoise, logit_space_model, noisy_bpd,
 
 
 def tiny():
-    model = tarflow_digits(blocks=2, dim=4, depth=1, n_heads=2, mlp_ratio=2, size=4, dtype=numpy.float64)
+    model = tarflow_digits(blocks=2, hidden=4, depth=1, n_heads=2, mlp_ratio=2, size=4, dtype=numpy.float64)
     return randomize_params(model, numpy.random.default_rng(0), scale=0.3)
 
 

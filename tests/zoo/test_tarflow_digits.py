@@ -15,7 +15,7 @@ from minflow.zoo.d8 import D8_PARAMETERS
 
 def tiny(patch=2, dtype=numpy.float64):
     """A 1x4x4 TarFlow, two blocks of one narrow layer, every parameter randomised."""
-    model = tarflow_digits(patch=patch, blocks=2, dim=4, depth=1, n_heads=2, mlp_ratio=2, size=4, dtype=dtype)
+    model = tarflow_digits(patch=patch, blocks=2, hidden=4, depth=1, n_heads=2, mlp_ratio=2, size=4, dtype=dtype)
     return randomize_params(model, numpy.random.default_rng(0), scale=0.3)
 
 
@@ -23,7 +23,7 @@ def test_tarflow_digits_layers_follow_the_docstring():
     model = tarflow_digits()
     layers = model.flow.layers
     assert isinstance(layers[0], Logit) and layers[0].alpha == 0.05
-    assert isinstance(layers[1], Patchify) and (layers[1].n_tokens, layers[1].token_dim) == (16, 4)
+    assert isinstance(layers[1], Patchify) and (layers[1].n_tokens, layers[1].token_features) == (16, 4)
     kinds = [type(layer) for layer in layers[2:]]
     assert kinds == [TarFlowBlock, Reverse] * 5 + [TarFlowBlock]
     assert model.event_shape == (1, 8, 8) and model.base.event_shape == (16, 4)
@@ -72,7 +72,7 @@ def test_tarflow_digits_memory_by_inversion_gives_the_same_gradients(rng):
 
 
 def test_tarflow_digits_trains(rng):
-    model = tarflow_digits(blocks=2, dim=16, n_heads=2)
+    model = tarflow_digits(blocks=2, hidden=16, n_heads=2)
     v, _ = dequantize(load_digits("train")[:64], 17, rng, numpy.float32)
     optimizer = Adam(model.params, model.grads, lr=1e-3)
     first = float(model.nll(v))
@@ -93,9 +93,9 @@ def test_tarflow_digits_rejects_bad_options():
 def test_tarflow_digits_checkpoint_restores_the_same_log_density(tmp_path, rng):
     from minflow.checkpoint import load_checkpoint, save_checkpoint
 
-    trained = randomize_params(tarflow_digits(blocks=2, dim=8, n_heads=2), numpy.random.default_rng(0), 0.1)
+    trained = randomize_params(tarflow_digits(blocks=2, hidden=8, n_heads=2), numpy.random.default_rng(0), 0.1)
     save_checkpoint(tmp_path / "tarflow.npz", trained)
-    fresh = tarflow_digits(blocks=2, dim=8, n_heads=2)
+    fresh = tarflow_digits(blocks=2, hidden=8, n_heads=2)
     load_checkpoint(tmp_path / "tarflow.npz", fresh)
     v, _ = dequantize(load_digits("test")[:8], 17, rng, numpy.float32)
     numpy.testing.assert_array_equal(fresh.log_prob(v), trained.log_prob(v))
