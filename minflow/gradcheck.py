@@ -352,8 +352,8 @@ def taylor_test(layer, x, direction="forward", epsilons=(1e-2, 5e-3, 2.5e-3, 1.2
     layer.zero_grads()
     base = loss(x)
     run(x)
-    g = run_backward(upstream, dlogdet)
-    slope = float(xp.sum(g * v))
+    dx = run_backward(upstream, dlogdet)
+    slope = float(xp.sum(dx * v))
     layer.zero_grads()
     r0, r1 = [], []
     for eps in epsilons:

@@ -31,11 +31,13 @@ class Patchify(Bijection):
 
     def __init__(self, patch, image_shape):
         super().__init__()
-        c, h, w = (int(s) for s in image_shape)
-        if h % patch or w % patch:
-            raise ValueError(f"Patchify({patch}) needs H and W multiples of {patch}; got image shape {(c, h, w)}.")
-        self.patch, self.image_shape = int(patch), (c, h, w)
-        self.n_tokens, self.token_features = (h // patch) * (w // patch), c * patch * patch
+        c, height, width = (int(s) for s in image_shape)
+        if height % patch or width % patch:
+            raise ValueError(
+                f"Patchify({patch}) needs H and W multiples of {patch}; got image shape {(c, height, width)}."
+            )
+        self.patch, self.image_shape = int(patch), (c, height, width)
+        self.n_tokens, self.token_features = (height // patch) * (width // patch), c * patch * patch
 
     def forward(self, x):
         return patchify(x, self.patch), get_array_module(x).zeros(x.shape[0], dtype=x.dtype)

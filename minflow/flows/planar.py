@@ -212,9 +212,9 @@ class Planar(SamplingMapBijection):
         det = t * t + one_t2 * sp  # (N,) = 1 + u_hat.psi
         psi = one_t2[:, None] * w  # (N, D)
         # total dL/dz of the latent, the log-det counted through z: d log det / dz = -2 t m (1 - t^2) w / det
-        g = dz + (dlogdet * 2 * t * m * one_t2 / det)[:, None] * w  # (N, D)
-        # dL/dx = J^{-T} g, J^T = I + psi u_hat^T, by Sherman-Morrison
-        dx = g - psi * ((g @ u_hat) / det)[:, None]  # (N, D)
+        dz_total = dz + (dlogdet * 2 * t * m * one_t2 / det)[:, None] * w  # (N, D)
+        # dL/dx = J^{-T} dz_total, J^T = I + psi u_hat^T, by Sherman-Morrison
+        dx = dz_total - psi * ((dz_total @ u_hat) / det)[:, None]  # (N, D)
         # parameters: dz/dtheta = -J^{-1} dG/dtheta, and logdet = -log det(J)
         _, grads = self._sampling_vjp(z, t, -dx, -dlogdet)
         self._add_grads(grads)

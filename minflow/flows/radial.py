@@ -182,12 +182,12 @@ class Radial(SamplingMapBijection):
         big_q = r * (2 * alpha + r) + alpha * sp
         big_r = alpha + r
         # total dL/dz of the latent, the log-det counted through r(z)
-        dlog_g_dr = (D - 1) / big_a + (2 * alpha + 2 * r) / big_q - (D + 1) / big_r  # (N,)
-        g = dz - (dlogdet * dlog_g_dr)[:, None] * n  # (N, D)
+        log_g_prime = (D - 1) / big_a + (2 * alpha + 2 * r) / big_q - (D + 1) / big_r  # (N,), d(log g)/dr
+        dz_total = dz - (dlogdet * log_g_prime)[:, None] * n  # (N, D)
         # J = s I + c n n^T with s = A / R, c = -beta r / R^2, s + c = Q / R^2:
-        # dL/dx = J^{-1} g = (g - (c / (s + c)) (n.g) n) / s   (J is symmetric)
+        # dL/dx = J^{-1} dz_total = (dz_total - (c / (s + c)) (n.dz_total) n) / s   (J is symmetric)
         c_over_q = -(sp - alpha) * r / big_q  # (N,)
-        dx = (g - (c_over_q * (n * g).sum(axis=1))[:, None] * n) * (big_r / big_a)[:, None]  # (N, D)
+        dx = (dz_total - (c_over_q * (n * dz_total).sum(axis=1))[:, None] * n) * (big_r / big_a)[:, None]  # (N, D)
         # parameters: dz/dtheta = -J^{-1} dG/dtheta, and logdet = -log det(J)
         _, grads = self._sampling_vjp(d, r, -dx, -dlogdet)
         self._add_grads(grads)

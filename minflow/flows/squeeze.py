@@ -20,16 +20,16 @@ __all__ = ["Squeeze", "squeeze", "unsqueeze"]
 
 def squeeze(x):
     """(N, C, H, W) -> (N, 4C, H/2, W/2), z[n, 4c + 2 di + dj, i, j] = x[n, c, 2i + di, 2j + dj]."""
-    n, c, h, w = x.shape
-    blocks = x.reshape(n, c, h // 2, 2, w // 2, 2)  # (N, C, i, di, j, dj)
-    return blocks.transpose(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)  # (N, 4C, H/2, W/2)
+    n, c, height, width = x.shape
+    blocks = x.reshape(n, c, height // 2, 2, width // 2, 2)  # (N, C, i, di, j, dj)
+    return blocks.transpose(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, height // 2, width // 2)  # (N, 4C, H/2, W/2)
 
 
 def unsqueeze(z):
     """(N, 4C, H, W) -> (N, C, 2H, 2W), the inverse of ``squeeze``."""
-    n, c4, h, w = z.shape
-    blocks = z.reshape(n, c4 // 4, 2, 2, h, w)  # (N, C, di, dj, i, j)
-    return blocks.transpose(0, 1, 4, 2, 5, 3).reshape(n, c4 // 4, 2 * h, 2 * w)  # (N, C, 2H, 2W)
+    n, c4, height, width = z.shape
+    blocks = z.reshape(n, c4 // 4, 2, 2, height, width)  # (N, C, di, dj, i, j)
+    return blocks.transpose(0, 1, 4, 2, 5, 3).reshape(n, c4 // 4, 2 * height, 2 * width)  # (N, C, 2H, 2W)
 
 
 class Squeeze(Bijection):

@@ -83,19 +83,21 @@ def im2col(x, kernel_size):
     the same code runs on NumPy and CuPy.
     """
     xp = get_array_module(x)
-    n, c, h, w = x.shape
+    n, c, height, width = x.shape
     k, p = kernel_size, kernel_size // 2
-    xpad = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)  # channels last, zero border
-    xpad[:, p : p + h, p : p + w, :] = x.transpose(0, 2, 3, 1)
+    xpad = xp.zeros((n, height + 2 * p, width + 2 * p, c), dtype=x.dtype)  # channels last, zero border
+    xpad[:, p : p + height, p : p + width, :] = x.transpose(0, 2, 3, 1)
     s_n, s_h, s_w, s_c = xpad.strides  # bytes
-    windows = xp.lib.stride_tricks.as_strided(xpad, shape=(n, h, w, k, k * c), strides=(s_n, s_h, s_w, s_h, s_c))
-    return windows.reshape(n * h * w, k * k * c)  # the one copy
+    windows = xp.lib.stride_tricks.as_strided(
+        xpad, shape=(n, height, width, k, k * c), strides=(s_n, s_h, s_w, s_h, s_c)
+    )
+    return windows.reshape(n * height * width, k * k * c)  # the one copy
 
 
 def channels_last_rows(x):
     """(N, C, H, W) -> (N*H*W, C) rows, one per pixel; no copy if x has channels-last memory."""
-    n, c, h, w = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+    n, c, height, width = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(n * height * width, c)
 
 
 class Conv2d(Module):
@@ -143,14 +145,14 @@ class Conv2d(Module):
         c, o, k = int(in_channels), int(out_channels), int(kernel_size)
         if init == "uniform":
             bound = 1 / math.sqrt(c * k * k)
-            w = uniform((o, c, k, k), -bound, bound, dtype, rng)
+            W = uniform((o, c, k, k), -bound, bound, dtype, rng)
             b = uniform((o,), -bound, bound, dtype, rng)
         else:
-            w = zeros((o, c, k, k), dtype, get_backend())
+            W = zeros((o, c, k, k), dtype, get_backend())
             b = zeros((o,), dtype, get_backend())
         self.in_channels, self.out_channels, self.kernel_size = c, o, k
         self.gather_fraction = None
-        self.add_param("W", w)
+        self.add_param("W", W)
         self.add_param("b", b)
 
     def _check_input(self, x):
@@ -176,35 +178,35 @@ class Conv2d(Module):
     def forward(self, x):
         self._check_input(x)
         xp = get_array_module(x)
-        n, _, h, w = x.shape
+        n, _, height, width = x.shape
         W, b = self._own_params["W"], self._own_params["b"]
         o, k = self.out_channels, self.kernel_size
-        w_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
-        y_rows = xp.empty((n * h * w, o), dtype=x.dtype)  # (N*H*W, O)
-        for images in self._batch_slices(n, h * w):
-            rows = slice(images.start * h * w, images.stop * h * w)
-            # y_rows = cols @ w_rows^T, one batch slice of cols at a time
-            xp.matmul(im2col(x[images], k), w_rows.T, out=y_rows[rows])
+        W_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
+        y_rows = xp.empty((n * height * width, o), dtype=x.dtype)  # (N*H*W, O)
+        for images in self._batch_slices(n, height * width):
+            rows = slice(images.start * height * width, images.stop * height * width)
+            # y_rows = cols @ W_rows^T, one batch slice of cols at a time
+            xp.matmul(im2col(x[images], k), W_rows.T, out=y_rows[rows])
         y_rows += b
         self._save_cache("forward", x)
-        return y_rows.reshape(n, h, w, o).transpose(0, 3, 1, 2)  # (N, O, H, W), channels-last memory
+        return y_rows.reshape(n, height, width, o).transpose(0, 3, 1, 2)  # (N, O, H, W), channels-last memory
 
     def backward(self, dy):
         x = self._take_cache("forward", "backward")  # (N, C, H, W)
         xp = get_array_module(dy)
-        n, o, h, w = dy.shape
+        n, o, height, width = dy.shape
         W = self._own_params["W"]
         c, k = self.in_channels, self.kernel_size
         # Wf2[(di, dj, o), c] = W[o, c, K-1-di, K-1-dj]: the flipped, transposed kernel as a matrix
-        w_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C)
+        W_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C)
         # dW[o, c, di, dj] = dWf2[(K-1-di, K-1-dj, o), c]: dWf2 is added into this flipped view of dW
-        dw_flipped = self._own_grads["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1)  # (K, K, O, C), a view
-        dx_rows = xp.empty((n * h * w, c), dtype=dy.dtype)  # (N*H*W, C)
-        for images in self._batch_slices(n, h * w):
-            rows = slice(images.start * h * w, images.stop * h * w)
+        dW_flipped = self._own_grads["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1)  # (K, K, O, C), a view
+        dx_rows = xp.empty((n * height * width, c), dtype=dy.dtype)  # (N*H*W, C)
+        for images in self._batch_slices(n, height * width):
+            rows = slice(images.start * height * width, images.stop * height * width)
             dcols = im2col(dy[images], k)  # (rows, K*K*O), the receptive fields of dy
-            xp.matmul(dcols, w_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)
-            dw_flipped += (dcols.T @ channels_last_rows(x[images])).reshape(k, k, o, c)  # dWf2 = dcols^T x_rows
+            xp.matmul(dcols, W_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)
+            dW_flipped += (dcols.T @ channels_last_rows(x[images])).reshape(k, k, o, c)  # dWf2 = dcols^T x_rows
             del dcols  # freed before the next slice is gathered, so only one slice exists at a time
         self._own_grads["b"] += dy.sum(axis=(0, 2, 3))  # (O,): y = ... + b[o] at every pixel of every image
-        return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory
+        return dx_rows.reshape(n, height, width, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory

@@ -49,12 +49,12 @@ class GELU(Module):
         x, tanh_u = self._take_cache("forward", "backward")
         # y = 0.5 x (1 + tanh(u)): product rule, then tanh' = 1 - tanh^2 and du/dx = c (1 + 3a x^2)
         #   dy/dx = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) c (1 + 3a x^2)
-        du_dx = x * x
-        du_dx *= 3 * _A * _C
-        du_dx += _C  # c (1 + 3a x^2)
+        u_prime = x * x
+        u_prime *= 3 * _A * _C
+        u_prime += _C  # c (1 + 3a x^2)
         slope = tanh_u * tanh_u
         slope -= 1
-        slope *= du_dx  # -(1 - tanh^2) du/dx
+        slope *= u_prime  # -(1 - tanh^2) u'(x)
         slope *= x
         slope -= tanh_u
         slope -= 1

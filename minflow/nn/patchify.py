@@ -19,10 +19,10 @@ def patchify(x, p):
         raise ValueError(
             f"patchify expects images (N, C, H, W) with H and W multiples of the patch size {p}; got {tuple(x.shape)}."
         )
-    n, c, h, w = x.shape
-    x = x.reshape(n, c, h // p, p, w // p, p)  # (N, C, H/p, p, W/p, p)
+    n, c, height, width = x.shape
+    x = x.reshape(n, c, height // p, p, width // p, p)  # (N, C, H/p, p, W/p, p)
     x = x.transpose(0, 2, 4, 1, 3, 5)  # (N, H/p, W/p, C, p, p)
-    return x.reshape(n, (h // p) * (w // p), c * p * p)  # (N, T, C p p)
+    return x.reshape(n, (height // p) * (width // p), c * p * p)  # (N, T, C p p)
 
 
 def unpatchify(tokens, p, image_shape):
@@ -33,14 +33,14 @@ def unpatchify(tokens, p, image_shape):
         p: patch side.
         image_shape: (C, H, W) of one image.
     """
-    c, h, w = image_shape
-    expected = ((h // p) * (w // p), c * p * p)
+    c, height, width = image_shape
+    expected = ((height // p) * (width // p), c * p * p)
     if tokens.ndim != 3 or tuple(tokens.shape[1:]) != expected:
         raise ValueError(
             f"unpatchify to images {tuple(image_shape)} with {p}x{p} patches expects tokens (N, {expected[0]}, "
             f"{expected[1]}); got {tuple(tokens.shape)}."
         )
     n = tokens.shape[0]
-    x = tokens.reshape(n, h // p, w // p, c, p, p)  # (N, H/p, W/p, C, p, p)
+    x = tokens.reshape(n, height // p, width // p, c, p, p)  # (N, H/p, W/p, C, p, p)
     x = x.transpose(0, 3, 1, 4, 2, 5)  # (N, C, H/p, p, W/p, p)
-    return x.reshape(n, c, h, w)  # (N, C, H, W)
+    return x.reshape(n, c, height, width)  # (N, C, H, W)

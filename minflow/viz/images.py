@@ -10,12 +10,12 @@ __all__ = ["show_images", "tile_images"]
 
 def tile_images(images, n_cols, gap=1):
     """(n, H, W) images in [0, 1] -> one host array (rows of n_cols images), separated by gap pixels of NaN."""
-    n, h, w = images.shape
+    n, height, width = images.shape
     n_rows = math.ceil(n / n_cols)
-    out = numpy.full((n_rows * (h + gap) - gap, n_cols * (w + gap) - gap), numpy.nan)
+    out = numpy.full((n_rows * (height + gap) - gap, n_cols * (width + gap) - gap), numpy.nan)
     for k in range(n):
         i, j = divmod(k, n_cols)
-        out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = images[k]
+        out[i * (height + gap) : i * (height + gap) + height, j * (width + gap) : j * (width + gap) + width] = images[k]
     return out
 
 

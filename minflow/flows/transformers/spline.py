@@ -173,40 +173,40 @@ class RationalQuadraticSpline(Transformer):
         return y, logdet, (w, h, s, xi, th, a, den, q, d0, d1)
 
     @staticmethod
-    def _rq_backward(gy, gl, saved):
+    def _rq_backward(dy, dlogdet, saved):
         """Reverse mode through ``_rq``: gradients of x, x_lo, x_hi, y_lo, y_hi, d0, d1 given dL/dy, dL/dlogdet."""
         w, h, s, xi, th, a, den, q, d0, d1 = saved
         # y = y_lo + h a / den;  logdet = 2 log s + log q - 2 log den
-        g_ylo = gy
-        g_h = gy * a / den
-        g_a = gy * h / den
-        g_den = -gy * h * a / (den * den) - 2 * gl / den
-        g_s = 2 * gl / s
-        g_q = gl / q
+        dy_lo = dy
+        dh = dy * a / den
+        da = dy * h / den
+        dden = -dy * h * a / (den * den) - 2 * dlogdet / den
+        ds = 2 * dlogdet / s
+        dq = dlogdet / q
         # q = d1 xi^2 + 2 s th + d0 (1 - xi)^2
-        g_d1 = g_q * xi * xi
-        g_d0 = g_q * (1 - xi) ** 2
-        g_s = g_s + g_q * 2 * th
-        g_th = g_q * 2 * s
-        g_xi = g_q * (2 * d1 * xi - 2 * d0 * (1 - xi))
+        dd1 = dq * xi * xi
+        dd0 = dq * (1 - xi) ** 2
+        ds = ds + dq * 2 * th
+        dth = dq * 2 * s
+        dxi = dq * (2 * d1 * xi - 2 * d0 * (1 - xi))
         # den = s + (d1 + d0 - 2 s) th
-        g_s = g_s + g_den * (1 - 2 * th)
-        g_d1 = g_d1 + g_den * th
-        g_d0 = g_d0 + g_den * th
-        g_th = g_th + g_den * (d1 + d0 - 2 * s)
+        ds = ds + dden * (1 - 2 * th)
+        dd1 = dd1 + dden * th
+        dd0 = dd0 + dden * th
+        dth = dth + dden * (d1 + d0 - 2 * s)
         # a = s xi^2 + d0 th
-        g_s = g_s + g_a * xi * xi
-        g_xi = g_xi + g_a * 2 * s * xi
-        g_d0 = g_d0 + g_a * th
-        g_th = g_th + g_a * d0
+        ds = ds + da * xi * xi
+        dxi = dxi + da * 2 * s * xi
+        dd0 = dd0 + da * th
+        dth = dth + da * d0
         # th = xi - xi^2
-        g_xi = g_xi + g_th * (1 - 2 * xi)
+        dxi = dxi + dth * (1 - 2 * xi)
         # xi = (x - x_lo) / w;  s = h / w
-        g_x = g_xi / w
-        g_w = -(g_xi * xi + g_s * s) / w
-        g_h = g_h + g_s / w
+        dx = dxi / w
+        dw = -(dxi * xi + ds * s) / w
+        dh = dh + ds / w
         # w = x_hi - x_lo;  h = y_hi - y_lo
-        return g_x, -g_x - g_w, g_w, g_ylo - g_h, g_h, g_d0, g_d1
+        return dx, -dx - dw, dw, dy_lo - dh, dh, dd0, dd1
 
     def _bin(self, knots, v):
         """Bin index (N, *S) of v among the knots: how many inner knots lie at or below v."""
@@ -246,11 +246,11 @@ class RationalQuadraticSpline(Transformer):
         x_lo, x_hi, y_lo, y_hi, d0, d1 = self._at(xk, yk, d, k)
         w, h = x_hi - x_lo, y_hi - y_lo
         s = h / w
-        dy = y_in - y_lo
+        y_off = y_in - y_lo
         big_d = d0 + d1 - 2 * s
-        a = h * (s - d0) + dy * big_d
-        b = h * d0 - dy * big_d
-        c = -s * dy
+        a = h * (s - d0) + y_off * big_d
+        b = h * d0 - y_off * big_d
+        c = -s * y_off
         disc = xp.maximum(b * b - 4 * a * c, 0)  # >= 0 in exact arithmetic (monotone bin)
         xi = xp.clip(2 * c / (-b - xp.sqrt(disc)), 0, 1)  # the stable root, in [0, 1]
         x_in = x_lo + xi * w
@@ -268,31 +268,31 @@ class RationalQuadraticSpline(Transformer):
 
     def backward(self, dy, dlogdet):
         inside, k, saved, spline_cache, n_knots = self._take_cache("forward", "backward")
-        gy, gl = self._inside_only(inside, dy, dlogdet)
-        g_x, *g_bin = self._rq_backward(gy, gl, saved)
-        dx = get_array_module(dy).where(inside, g_x, dy)  # the tails: dx = dy
-        return dx, self._params_grad(k, g_bin, spline_cache, n_knots)
+        dy_in, dlogdet_in = self._inside_only(inside, dy, dlogdet)
+        dx_in, *dbin = self._rq_backward(dy_in, dlogdet_in, saved)
+        dx = get_array_module(dy).where(inside, dx_in, dy)  # the tails: dx = dy
+        return dx, self._params_grad(k, dbin, spline_cache, n_knots)
 
     def inverse_backward(self, dx, dlogdet):
         inside, k, saved, spline_cache, n_knots = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(dx)
-        gx, gl = self._inside_only(inside, dx, dlogdet)
+        dx_in, dlogdet_in = self._inside_only(inside, dx, dlogdet)
         # x = f^-1(y; theta) and logdet = -G(x; theta), G = log f_x. With f_x = exp(G) at x:
-        #   the upstream on x is gbar = gx - gl G_x (x moves G too);
-        #   dL/dy = gbar / f_x;  dL/dtheta = -(gbar / f_x) f_theta - gl G_theta.
+        #   the upstream on x is dx_bar = dx_in - dlogdet_in G_x (x moves G too);
+        #   dL/dy = dx_bar / f_x;  dL/dtheta = -(dx_bar / f_x) f_theta - dlogdet_in G_theta.
         s, den, q = saved[2], saved[6], saved[7]  # see _rq
         f_x = s * s * q / (den * den)  # dy/dx at x
-        g_logx, *_ = self._rq_backward(xp.zeros_like(gx), xp.ones_like(gx), saved)  # G_x
-        gbar = gx - gl * g_logx
-        dy_in = gbar / f_x
-        _, *g_bin = self._rq_backward(-dy_in, -gl, saved)  # (-gbar / f_x) f_theta + (-gl) G_theta
+        G_x, *_ = self._rq_backward(xp.zeros_like(dx_in), xp.ones_like(dx_in), saved)  # dG/dx
+        dx_bar = dx_in - dlogdet_in * G_x
+        dy_in = dx_bar / f_x
+        _, *dbin = self._rq_backward(-dy_in, -dlogdet_in, saved)  # (-dx_bar / f_x) f_theta + (-dlogdet_in) G_theta
         dy = xp.where(inside, dy_in, dx)
-        return dy, self._params_grad(k, g_bin, spline_cache, n_knots)
+        return dy, self._params_grad(k, dbin, spline_cache, n_knots)
 
-    def _params_grad(self, k, g_bin, spline_cache, n_knots):
+    def _params_grad(self, k, dbin, spline_cache, n_knots):
         """dL/dparams from the gradients of the six bin quantities (zero for entries in the tails)."""
-        g_xlo, g_xhi, g_ylo, g_yhi, g_d0, g_d1 = g_bin
-        dxk = _scatter(k, g_xlo, g_xhi, n_knots)
-        dyk = _scatter(k, g_ylo, g_yhi, n_knots)
-        dd = _scatter(k, g_d0, g_d1, n_knots)
+        dx_lo, dx_hi, dy_lo, dy_hi, dd0, dd1 = dbin
+        dxk = _scatter(k, dx_lo, dx_hi, n_knots)
+        dyk = _scatter(k, dy_lo, dy_hi, n_knots)
+        dd = _scatter(k, dd0, dd1, n_knots)
         return self._spline_backward(dxk, dyk, dd, spline_cache)
