@@ -62,10 +62,6 @@ class ContinuousFlowModel(Module):
             raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}.")
         self.method = method
 
-    def describe(self):
-        """The settings, stored in checkpoints."""
-        return {"velocity": self.velocity.describe(), "n_steps": self.n_steps, "method": self.method}
-
     # -- the two directions ------------------------------------------------
 
     def _solver(self, n_steps, method):

@@ -103,16 +103,6 @@ class VelocityField(Module):
         sizes = (self.features + 2 * self.n_fourier + 2 * self.n_frequencies, *self.hidden, self.features)
         self.net = self.add_child("net", MLP(sizes, activation="silu", last_init="uniform", dtype=dtype, rng=rng))
 
-    def describe(self):
-        """The constructor's settings, stored in checkpoints."""
-        return {
-            "features": self.features,
-            "hidden": list(self.hidden),
-            "n_frequencies": self.n_frequencies,
-            "n_fourier": self.n_fourier,
-            "fourier_scale": self.fourier_scale,
-        }
-
     # B is state, not a parameter: saved with the model, moved with it, never trained.
 
     def _own_buffers(self):
