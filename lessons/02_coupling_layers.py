@@ -515,7 +515,7 @@ def check_exercise_2(answer):
     if answer < 3:
         raise AssertionError(
             f"With {int(answer)} layer(s), some output still ignores some input. Build the flow "
-            "Flow([AffineCoupling(4, half_mask(4, first=(k % 2 == 0))) ...]) with random weights, compute its "
+            "Flow([AffineCoupling(4, half_mask(4, first=(k % 2 == 0)), rng=rng) ...]) with random weights, compute its "
             "Jacobian with the `jacobian` helper, and look for zeros."
         )
     assert answer == 3, f"{int(answer)} layers work, but fewer would already do: find the smallest number."
