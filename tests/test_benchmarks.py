@@ -163,7 +163,7 @@ def test_torch_d8_has_the_same_log_prob(torch_models, rng):
 @pytest.mark.parametrize("patch", [1, 2])
 def test_torch_tarflow_has_the_same_log_prob(patch, torch_models, rng):
     torch, tm = torch_models
-    config = {"patch": patch, "blocks": 3, "dim": 8, "depth": 2, "n_heads": 2, "mlp_ratio": 2}
+    config = {"patch": patch, "blocks": 3, "hidden": 8, "depth": 2, "n_heads": 2, "mlp_ratio": 2}
     model = randomize_params(tarflow_digits(**config, dtype=numpy.float64), numpy.random.default_rng(0), 0.3)
     twin = tm.load_minflow_params(tm.TorchTarFlow(**config), model)
     v = rng.uniform(0.05, 0.95, size=(3, 1, 8, 8))
