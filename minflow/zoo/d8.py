@@ -76,7 +76,7 @@ def d8(
         transformer: "affine" (D8) or "spline" (rational-quadratic spline
             couplings, K = 8 bins on [-4, 4]).
         dtype: float32 to train, float64 to check gradients.
-        seed / rng: initialisation randomness.
+        seed / rng: every layer is drawn from one generator, ``rng`` if given, else ``make_rng(seed)``.
 
     Returns:
         FlowModel over v in [0, 1)^(1, size, size) (the Logit layer

@@ -76,7 +76,7 @@ def glow_digits(
             1x4x4 model whose Jacobian is cheap to build by brute force).
         alpha: logit margin a (0.05 as in D8).
         dtype: float32 to train, float64 to check gradients.
-        seed / rng: initialisation randomness.
+        seed / rng: every layer is drawn from one generator, ``rng`` if given, else ``make_rng(seed)``.
 
     Returns:
         FlowModel over v in [0, 1)^(1, size, size), latent (4, size/2, size/2),

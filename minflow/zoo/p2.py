@@ -42,7 +42,7 @@ def planar_2d(n_layers=8, dtype=DEFAULT_DTYPE, seed=0, rng=None, features=2):
     Args:
         n_layers: K (2, 8 or 32 in P2).
         dtype: float32 to train, float64 to check gradients.
-        seed / rng: initialisation randomness. features: D (2 for the energy targets).
+        seed / rng: every layer is drawn from one generator, ``rng`` if given, else ``make_rng(seed)``. features: D (2 for the energy targets).
 
     Returns:
         FlowModel with event shape (features,); sampling (``inverse``) is closed

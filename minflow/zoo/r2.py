@@ -26,7 +26,7 @@ def realnvp_2d(n_layers=8, hidden=(64, 64), learnable_scale=False, dtype=DEFAULT
         hidden: conditioner hidden widths ((64, 64) in R2).
         learnable_scale: s = scale * tanh(s_raw) with learnable scale.
         dtype: float32 to train, float64 to check gradients.
-        seed / rng: initialisation randomness.
+        seed / rng: every layer is drawn from one generator, ``rng`` if given, else ``make_rng(seed)``.
 
     Returns:
         FlowModel with event shape (2,).
