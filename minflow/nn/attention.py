@@ -43,10 +43,18 @@ def _split_heads(a, n_heads):
     return a.reshape(n, t, n_heads, k // n_heads).transpose(0, 2, 1, 3)
 
 
-def _merge_heads(a):
-    """(N, H, T, Dh) -> (N, T, K)."""
-    n, h, t, dh = a.shape
-    return a.transpose(0, 2, 1, 3).reshape(n, t, h * dh)
+def _merged_matmul(a, b, n_heads):
+    """merge(a @ b): (N, H, T, T') @ (N, H, T', Dh) -> (N, T, H Dh), written through a head view of the result.
+
+    Matmul fills each head's (T, Dh) block of the (N, T, K) output in place:
+    the same numbers as ``(a @ b).transpose(0, 2, 1, 3).reshape(N, T, K)``
+    without that transposing copy.
+    """
+    xp = get_array_module(a)
+    n, _, t, _ = a.shape
+    out = xp.empty((n, t, n_heads * b.shape[-1]), dtype=a.dtype)  # (N, T, K)
+    xp.matmul(a, b, out=_split_heads(out, n_heads))
+    return out
 
 
 class CausalSelfAttention(Module):
@@ -111,9 +119,9 @@ class CausalSelfAttention(Module):
         future = xp.tril(xp.full((t, t), -xp.inf, dtype=st.dtype), k=-1)  # (T, T), -inf where j > i, else 0
         st += future
         pt = self._softmax_over_keys(st)  # P^T: (N, H, T, T), zero where j > i
-        o = pt.transpose(0, 1, 3, 2) @ v  # O = P v: (N, H, T, Dh)
+        o = _merged_matmul(pt.transpose(0, 1, 3, 2), v, self.n_heads)  # merge(O), O = P v: (N, T, K)
         self._save_cache("forward", (q, k, v, pt))
-        return self.out.forward(_merge_heads(o))  # (N, T, K)
+        return self.out.forward(o)  # (N, T, K)
 
     def backward(self, dy):
         q, k, v, pt = self._take_cache("forward", "backward")
@@ -122,16 +130,18 @@ class CausalSelfAttention(Module):
         do = _split_heads(self.out.backward(dy), self.n_heads)  # (N, H, T, Dh)
         # O = P v
         dpt = v @ do.transpose(0, 1, 3, 2)  # dP^T = v dO^T: (N, H, T, T)
-        dv = pt @ do  # P^T dO: (N, H, T, Dh)
+        # dq, dk, dv are head views into one (N, T, 3K) array, which matmul fills in place: no concatenation
+        dqkv = xp.empty((*dy.shape[:2], 3 * self.dim), dtype=dy.dtype)  # (N, T, 3K)
+        dq, dk, dv = (_split_heads(dqkv[..., i * self.dim : (i + 1) * self.dim], self.n_heads) for i in range(3))
+        xp.matmul(pt, do, out=dv)  # dv = P^T dO: (N, H, T, Dh)
         # P = softmax(S): dS = P * (dP - sum_j dP * P), zero where masked (P = 0)
         dpt -= xp.einsum("...ji,...ji->...i", dpt, pt)[..., None, :]
         dst = dpt * pt  # dS^T: (N, H, T, T)
         # S = q k^T * scale: dq = dS k * scale, dk = dS^T q * scale
         dst *= 1 / math.sqrt(self.head_dim)
-        dq = dst.transpose(0, 1, 3, 2) @ k  # (N, H, T, Dh)
-        dk = dst @ q  # (N, H, T, Dh)
+        xp.matmul(dst.transpose(0, 1, 3, 2), k, out=dq)  # (N, H, T, Dh)
+        xp.matmul(dst, q, out=dk)  # (N, H, T, Dh)
         # q, k, v = split(x W_qkv + b_qkv)
-        dqkv = xp.concatenate([_merge_heads(dq), _merge_heads(dk), _merge_heads(dv)], axis=-1)  # (N, T, 3K)
         return self.qkv.backward(dqkv)  # (N, T, K)
 
     # -- sequential sampling ------------------------------------------------------
@@ -158,7 +168,7 @@ class CausalSelfAttention(Module):
             v = xp.concatenate([self.kv_cache[1], v], axis=2)
         self.kv_cache = (k, v)
         st = (k @ q.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)  # S^T: (N, H, t+1, 1), all in the past
-        o = self._softmax_over_keys(st).transpose(0, 1, 3, 2) @ v  # (N, H, 1, Dh)
-        y = self.out.forward(_merge_heads(o))  # (N, 1, K)
+        o = _merged_matmul(self._softmax_over_keys(st).transpose(0, 1, 3, 2), v, self.n_heads)  # (N, 1, K)
+        y = self.out.forward(o)  # (N, 1, K)
         self.release_caches()
         return y
