@@ -31,6 +31,7 @@ __all__ = [
     "make_rng",
     "normal",
     "rng_module",
+    "row_chunk",
     "set_backend",
     "sigmoid",
     "softplus",
@@ -108,6 +109,17 @@ def get_array_module(*arrays):
 
             return cupy
     return numpy
+
+
+def row_chunk(x):
+    """Rows to push through a layer stack at a time when rows are independent (sampling).
+
+    On a CPU, 1,024: R2's (1024, 64) activations stay in a core's L2 cache from
+    one elementwise pass to the next (10^4 points sample in about 0.6x the
+    time of one pass over all of them). On a GPU, every row at once: a
+    kernel's launch costs more than its memory traffic.
+    """
+    return len(x) if is_cupy_array(x) else 1024
 
 
 def to_numpy(x):
