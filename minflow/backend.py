@@ -23,6 +23,7 @@ import numpy
 __all__ = [
     "CHECK_DTYPE",
     "DEFAULT_DTYPE",
+    "cpu_chunk",
     "get_array_module",
     "get_backend",
     "is_cupy_array",
@@ -31,7 +32,6 @@ __all__ = [
     "make_rng",
     "normal",
     "rng_module",
-    "row_chunk",
     "set_backend",
     "sigmoid",
     "softplus",
@@ -111,15 +111,14 @@ def get_array_module(*arrays):
     return numpy
 
 
-def row_chunk(x):
-    """Rows to push through a layer stack at a time when rows are independent (sampling).
+def cpu_chunk(x, rows):
+    """Rows of x to process at a time where rows are independent (sampling): ``rows`` on a CPU, all on a GPU.
 
-    On a CPU, 1,024: R2's (1024, 64) activations stay in a core's L2 cache from
-    one elementwise pass to the next (10^4 points sample in about 0.6x the
-    time of one pass over all of them). On a GPU, every row at once: a
-    kernel's launch costs more than its memory traffic.
+    On a CPU a chunk's activations can stay in cache from one elementwise
+    pass to the next; on a GPU a kernel's launch costs more than its memory
+    traffic, so one pass over every row is fastest.
     """
-    return len(x) if is_cupy_array(x) else 1024
+    return len(x) if is_cupy_array(x) else int(rows)
 
 
 def to_numpy(x):
