@@ -1,10 +1,11 @@
-"""Where the milliseconds of minflow's R2, P2 and D8 training steps and R2 and D8 sampling go, on one BLAS thread.
+"""Where the milliseconds of minflow's R2, P2, D8 and TarFlow training steps and R2 and D8 sampling go, on one BLAS thread.
 
-    python benchmarks/profile_steps.py [--case r2|p2|d8|r2_sample|d8_sample] [--steps N] [--cprofile]
+    python benchmarks/profile_steps.py [--case r2|p2|d8|r2_sample|d8_sample|tarflow] [--steps N] [--cprofile]
 
 For each case it prints one table of exclusive wall time per call of the
 case (a training step: forward + backward + Adam; r2_sample: 10^4 points;
-d8_sample: 1,000 images),
+d8_sample: 1,000 images; tarflow: the 2x2-patch ``tarflow_digits`` on 64
+digits in float32, as benchmarks/tarflow_speed.py),
 one row per kind of work:
 
 - one row per layer or network module class and pass (``Conv2d.backward``,
@@ -50,13 +51,13 @@ from minflow.flows.preprocessing import dequantize
 from minflow.nn import conv2d
 from minflow.nn.module import Module
 from minflow.optim import Adam
-from minflow.zoo import realnvp_2d
+from minflow.zoo import realnvp_2d, tarflow_digits
 from minflow.zoo.d8 import d8
 from minflow.zoo.p2 import planar_2d
 
-CASES = ("r2", "p2", "d8", "r2_sample", "d8_sample")
+CASES = ("r2", "p2", "d8", "r2_sample", "d8_sample", "tarflow")
 PASSES = ("forward", "backward", "inverse", "inverse_backward")
-DEFAULT_STEPS = {"r2": 200, "p2": 200, "d8": 20, "r2_sample": 20, "d8_sample": 5}
+DEFAULT_STEPS = {"r2": 200, "p2": 200, "d8": 20, "r2_sample": 20, "d8_sample": 5, "tarflow": 30}
 
 
 def build(case, batch=None):
@@ -88,6 +89,21 @@ def build(case, batch=None):
         def call(i):
             model.zero_grads()
             model.reverse_kl_and_backward(target, n, rng)
+            optimizer.step()
+
+        return model, optimizer, call
+    if case == "tarflow":
+        model = tarflow_digits()
+        optimizer = Adam(model.params, model.grads, lr=1e-3)
+        images, rng, n = load_digits("train"), numpy.random.default_rng(0), batch or 64
+        batches = [
+            dequantize(images[rng.choice(len(images), n, replace=False)], N_LEVELS, rng, numpy.float32)[0]
+            for _ in range(4)
+        ]
+
+        def call(i):
+            model.zero_grads()
+            model.nll_and_backward(batches[i % len(batches)])
             optimizer.step()
 
         return model, optimizer, call

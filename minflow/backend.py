@@ -23,6 +23,7 @@ import numpy
 __all__ = [
     "CHECK_DTYPE",
     "DEFAULT_DTYPE",
+    "cpu_chunk",
     "get_array_module",
     "get_backend",
     "is_cupy_array",
@@ -108,6 +109,16 @@ def get_array_module(*arrays):
 
             return cupy
     return numpy
+
+
+def cpu_chunk(x, rows):
+    """Rows of x to process at a time where rows are independent (sampling): ``rows`` on a CPU, all on a GPU.
+
+    On a CPU a chunk's activations can stay in cache from one elementwise
+    pass to the next; on a GPU a kernel's launch costs more than its memory
+    traffic, so one pass over every row is fastest.
+    """
+    return len(x) if is_cupy_array(x) else int(rows)
 
 
 def to_numpy(x):

@@ -88,6 +88,11 @@ def test_get_array_module_follows_inputs(xp):
     assert backend.is_cupy_array(a) == (xp is not numpy)
 
 
+def test_cpu_chunk_is_the_given_rows_on_a_cpu_and_every_row_on_a_gpu(xp):
+    a = xp.zeros((10, 2))
+    assert backend.cpu_chunk(a, 4) == (4 if xp is numpy else 10)
+
+
 def test_to_numpy_and_to_device_round_trip(xp):
     host = numpy.arange(6, dtype=numpy.float64).reshape(2, 3)
     on_device = backend.to_device(host, xp, numpy.float32)

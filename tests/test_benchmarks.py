@@ -372,3 +372,34 @@ def test_profile_steps_prints_a_table_whose_rows_add_up_to_the_step():
     table = stdout.split("| where | ms per call | share |")[1].split("the same with a batch of one")[0]
     shares = [float(line.split("|")[3].strip().rstrip("%")) for line in table.splitlines() if line.startswith("| ")]
     assert sum(shares) == pytest.approx(100, abs=0.5)  # every millisecond is in one row
+
+
+def test_profile_steps_has_a_tarflow_case_whose_rows_add_up():
+    stdout = _run("profile_steps.py", "--case", "tarflow", "--steps", "1")
+    table = stdout.split("| where | ms per call | share |")[1].split("the same with a batch of one")[0]
+    assert "| CausalSelfAttention.backward |" in table and "| GELU.forward |" in table
+    shares = [float(line.split("|")[3].strip().rstrip("%")) for line in table.splitlines() if line.startswith("| ")]
+    assert sum(shares) == pytest.approx(100, abs=0.5)
+
+
+def test_before_after_times_a_copy_of_minflow_against_the_tree(tmp_path):
+    import shutil
+
+    shutil.copytree(os.path.join(ROOT, "minflow"), tmp_path / "minflow_before")
+    path = tmp_path / "before_after.json"
+    stdout = _run(
+        "before_after.py",
+        "--baseline",
+        str(tmp_path),
+        "--cases",
+        "p2",
+        "r2_sample",
+        "--rounds",
+        "2",
+        "--json",
+        str(path),
+    )
+    report = json.loads(path.read_text())
+    for case in ("p2", "r2_sample"):
+        assert report[case]["rounds"] == 2 and report[case]["before_s"] > 0 and report[case]["ratio"] > 0
+        assert f"{case}: before" in stdout

@@ -106,6 +106,21 @@ def test_sample_is_inverse_of_base_noise():
     )
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 4, 7, 100])
+def test_sample_in_chunks_gives_the_same_samples_and_keeps_no_caches(chunk):
+    model = small_r2()
+    whole = model.flow.inverse(model.base.sample(10, make_rng(3), numpy.float64))[0]
+    model.sample_chunk = chunk
+    numpy.testing.assert_allclose(to_numpy(model.sample(10, make_rng(3))), to_numpy(whole), rtol=1e-14, atol=1e-14)
+    assert not any(getattr(m, "_caches", None) for m in model.modules())  # nothing kept for a backward
+    with pytest.raises(RuntimeError):
+        model.flow.inverse_backward(numpy.ones((10, 2)), numpy.ones(10))
+
+
+def test_r2_samples_in_cache_sized_chunks():
+    assert realnvp_2d().sample_chunk == 1024
+
+
 def test_sample_rejects_bad_n():
     model = small_r2()
     for n in (0, -1, 2.5):

@@ -16,6 +16,12 @@ Jacobian of a row is diag(P) - P P^T):
     dS = P * (dP - sum_j dP * P)                        (masked entries: P = 0, so dS = 0)
     dq = dS k / sqrt(Dh),   dk = dS^T q / sqrt(Dh)
 
+The code keeps the scores and weights transposed, S^T[j, i] (keys along
+axis -2, queries along the last axis): NumPy takes the softmax's max across
+the rows of each (T, T) block as a few vector passes, but along a short last
+axis one row at a time, several times slower. Matrix products read the
+transpose for free (``a.transpose(...) @ b`` is one BLAS call).
+
 Sequential sampling runs one token at a time: ``step`` computes the new
 token's query, key and value, appends the key and value to the cache, and
 attends over every cached position (all of them are in its past, so no mask
@@ -37,10 +43,18 @@ def _split_heads(a, n_heads):
     return a.reshape(n, t, n_heads, k // n_heads).transpose(0, 2, 1, 3)
 
 
-def _merge_heads(a):
-    """(N, H, T, Dh) -> (N, T, K)."""
-    n, h, t, dh = a.shape
-    return a.transpose(0, 2, 1, 3).reshape(n, t, h * dh)
+def _merged_matmul(a, b, n_heads):
+    """merge(a @ b): (N, H, T, T') @ (N, H, T', Dh) -> (N, T, H Dh), written through a head view of the result.
+
+    Matmul fills each head's (T, Dh) block of the (N, T, K) output in place:
+    the same numbers as ``(a @ b).transpose(0, 2, 1, 3).reshape(N, T, K)``
+    without that transposing copy.
+    """
+    xp = get_array_module(a)
+    n, _, t, _ = a.shape
+    out = xp.empty((n, t, n_heads * b.shape[-1]), dtype=a.dtype)  # (N, T, K)
+    xp.matmul(a, b, out=_split_heads(out, n_heads))
+    return out
 
 
 class CausalSelfAttention(Module):
@@ -56,9 +70,10 @@ class CausalSelfAttention(Module):
         x: (N, T, K) -> y: (N, T, K). ``step``: (N, 1, K) -> (N, 1, K).
 
     Caches:
-        forward keeps q, k, v (N, H, T, Dh) and the attention weights
-        P (N, H, T, T): the backward needs all four (dS from P; dq, dk,
-        dv from k, q and P); recomputing P would cost the softmax again.
+        forward keeps q, k, v (N, H, T, Dh) and the attention weights,
+        transposed, P^T (N, H, T, T): the backward needs all four (dS from
+        P; dq, dk, dv from k, q and P); recomputing P would cost the
+        softmax again.
         The two Linear children keep their inputs.
         ``kv_cache`` (keys, values), each (N, H, t, Dh): the keys and values
         of the t tokens ``step`` has seen since ``reset_kv_cache``.
@@ -87,45 +102,47 @@ class CausalSelfAttention(Module):
         return tuple(_split_heads(a, self.n_heads) for a in (q, k, v))  # (N, H, T, Dh) each
 
     @staticmethod
-    def _softmax(s):
-        """Softmax along the last axis, in place on s (a fresh array of scores)."""
-        xp = get_array_module(s)
-        s -= s.max(axis=-1, keepdims=True)
-        xp.exp(s, out=s)  # masked entries: exp(-inf) = 0
-        s /= s.sum(axis=-1, keepdims=True)
-        return s
+    def _softmax_over_keys(st):
+        """Softmax over the keys (axis -2) of transposed scores S^T (..., keys, queries), in place."""
+        xp = get_array_module(st)
+        st -= st.max(axis=-2, keepdims=True)
+        xp.exp(st, out=st)  # masked entries: exp(-inf) = 0
+        st /= xp.einsum("...ji->...i", st)[..., None, :]  # each query's sum over keys (einsum: one pass)
+        return st
 
     def forward(self, x):
         self._check(x, "x")
         xp = get_array_module(x)
         t = x.shape[1]
         q, k, v = self._qkv(x)  # (N, H, T, Dh)
-        s = q @ k.transpose(0, 1, 3, 2)  # (N, H, T, T)
-        s *= 1 / math.sqrt(self.head_dim)
-        future = xp.triu(xp.ones((t, t), dtype=bool), k=1)  # (T, T), True where j > i
-        s[:, :, future] = -xp.inf
-        p = self._softmax(s)  # (N, H, T, T), zero above the diagonal
-        o = p @ v  # (N, H, T, Dh)
-        self._save_cache("forward", (q, k, v, p))
-        return self.out.forward(_merge_heads(o))  # (N, T, K)
+        st = k @ q.transpose(0, 1, 3, 2)  # S^T: (N, H, T, T), [key j, query i]
+        st *= 1 / math.sqrt(self.head_dim)
+        future = xp.tril(xp.full((t, t), -xp.inf, dtype=st.dtype), k=-1)  # (T, T), -inf where j > i, else 0
+        st += future
+        pt = self._softmax_over_keys(st)  # P^T: (N, H, T, T), zero where j > i
+        o = _merged_matmul(pt.transpose(0, 1, 3, 2), v, self.n_heads)  # merge(O), O = P v: (N, T, K)
+        self._save_cache("forward", (q, k, v, pt))
+        return self.out.forward(o)  # (N, T, K)
 
     def backward(self, dy):
-        q, k, v, p = self._take_cache("forward", "backward")
-        scale = 1 / math.sqrt(self.head_dim)
+        q, k, v, pt = self._take_cache("forward", "backward")
+        xp = get_array_module(dy)
         # y = merge(O) W_o + b_o
         do = _split_heads(self.out.backward(dy), self.n_heads)  # (N, H, T, Dh)
         # O = P v
-        dp = do @ v.transpose(0, 1, 3, 2)  # (N, H, T, T)
-        dv = p.transpose(0, 1, 3, 2) @ do  # (N, H, T, Dh)
+        dpt = v @ do.transpose(0, 1, 3, 2)  # dP^T = v dO^T: (N, H, T, T)
+        # dq, dk, dv are head views into one (N, T, 3K) array, which matmul fills in place: no concatenation
+        dqkv = xp.empty((*dy.shape[:2], 3 * self.features), dtype=dy.dtype)  # (N, T, 3K)
+        dq, dk, dv = (_split_heads(dqkv[..., i * self.features : (i + 1) * self.features], self.n_heads) for i in range(3))
+        xp.matmul(pt, do, out=dv)  # dv = P^T dO: (N, H, T, Dh)
         # P = softmax(S): dS = P * (dP - sum_j dP * P), zero where masked (P = 0)
-        dp -= (dp * p).sum(axis=-1, keepdims=True)
-        ds = dp * p  # (N, H, T, T)
-        # S = q k^T * scale
-        dq = (ds @ k) * scale  # (N, H, T, Dh)
-        dk = (ds.transpose(0, 1, 3, 2) @ q) * scale  # (N, H, T, Dh)
+        dpt -= xp.einsum("...ji,...ji->...i", dpt, pt)[..., None, :]
+        dst = dpt * pt  # dS^T: (N, H, T, T)
+        # S = q k^T * scale: dq = dS k * scale, dk = dS^T q * scale
+        dst *= 1 / math.sqrt(self.head_dim)
+        xp.matmul(dst.transpose(0, 1, 3, 2), k, out=dq)  # (N, H, T, Dh)
+        xp.matmul(dst, q, out=dk)  # (N, H, T, Dh)
         # q, k, v = split(x W_qkv + b_qkv)
-        xp = get_array_module(dy)
-        dqkv = xp.concatenate([_merge_heads(dq), _merge_heads(dk), _merge_heads(dv)], axis=-1)  # (N, T, 3K)
         return self.qkv.backward(dqkv)  # (N, T, K)
 
     # -- sequential sampling ------------------------------------------------------
@@ -151,8 +168,8 @@ class CausalSelfAttention(Module):
             k = xp.concatenate([self.kv_cache[0], k], axis=2)  # (N, H, t+1, Dh)
             v = xp.concatenate([self.kv_cache[1], v], axis=2)
         self.kv_cache = (k, v)
-        s = (q @ k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)  # (N, H, 1, t+1), all in the past
-        o = self._softmax(s) @ v  # (N, H, 1, Dh)
-        y = self.out.forward(_merge_heads(o))  # (N, 1, K)
+        st = (k @ q.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)  # S^T: (N, H, t+1, 1), all in the past
+        o = _merged_matmul(self._softmax_over_keys(st).transpose(0, 1, 3, 2), v, self.n_heads)  # (N, 1, K)
+        y = self.out.forward(o)  # (N, 1, K)
         self.release_caches()
         return y

@@ -7,6 +7,10 @@ arXiv:1606.08415, section 2: GELU(x) = x Phi(x), approximated by
     y = 0.5 x (1 + tanh(u))
     dy/dx = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) c (1 + 3 * 0.044715 x^2)
 
+With s = 0.5 (1 + tanh(u)) (so y = x s) and 1 - tanh^2 = 4 s (1 - s), the
+derivative reads dy/dx = s (1 + 2 x u' (1 - s)), u' = c (1 + 3 * 0.044715 x^2):
+fewer passes over the (N, T, m K) activations than the sum above.
+
 The tanh form (used by GPT-2 and BERT; PyTorch's ``GELU(approximate="tanh")``)
 needs no erf, which NumPy lacks; it differs from x Phi(x) by at most about
 1e-3 (Hendrycks & Gimpel, section 2).
@@ -27,37 +31,33 @@ class GELU(Module):
     """y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Shapes: any -> same.
 
     Caches:
-        forward keeps x and tanh(u) (the derivative needs both; tanh(u)
-        saves recomputing a tanh).
+        forward keeps x and s = 0.5 (1 + tanh(u)) (the derivative needs
+        both; s saves recomputing a tanh).
     """
 
     def forward(self, x):
         xp = get_array_module(x)
         # in place on one scratch array: each elementwise pass over (N, T, mK) costs as much as its arithmetic
-        tanh_u = x * x  # x^2
-        tanh_u *= _C * _A
-        tanh_u += _C  # c (1 + a x^2)
-        tanh_u *= x  # u = c (x + a x^3)
-        xp.tanh(tanh_u, out=tanh_u)
-        self._save_cache("forward", (x, tanh_u))
-        y = tanh_u + 1
-        y *= x
-        y *= 0.5
-        return y  # 0.5 x (1 + tanh(u))
+        s = x * x  # x^2
+        s *= _C * _A
+        s += _C  # c (1 + a x^2)
+        s *= x  # u = c (x + a x^3)
+        xp.tanh(s, out=s)
+        s *= 0.5
+        s += 0.5  # s = 0.5 (1 + tanh(u))
+        self._save_cache("forward", (x, s))
+        return x * s  # y = 0.5 x (1 + tanh(u))
 
     def backward(self, dy):
-        x, tanh_u = self._take_cache("forward", "backward")
-        # y = 0.5 x (1 + tanh(u)): product rule, then tanh' = 1 - tanh^2 and du/dx = c (1 + 3a x^2)
-        #   dy/dx = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) c (1 + 3a x^2)
-        u_prime = x * x
-        u_prime *= 3 * _A * _C
-        u_prime += _C  # c (1 + 3a x^2)
-        slope = tanh_u * tanh_u
-        slope -= 1
-        slope *= u_prime  # -(1 - tanh^2) u'(x)
-        slope *= x
-        slope -= tanh_u
-        slope -= 1
-        slope *= -0.5  # dy/dx
+        x, s = self._take_cache("forward", "backward")
+        # y = x s: product rule, then ds/dx = 0.5 (1 - tanh^2) u' = 2 s (1 - s) u' with u' = c (1 + 3a x^2)
+        #   dy/dx = s + 2 x s (1 - s) u' = s (1 + 2 x u' (1 - s))
+        slope = x * x
+        slope *= 6 * _A * _C
+        slope += 2 * _C  # 2 u' = 2c (1 + 3a x^2)
+        slope *= x  # 2 x u'
+        slope *= 1 - s
+        slope += 1
+        slope *= s  # dy/dx
         slope *= dy
         return slope

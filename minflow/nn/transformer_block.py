@@ -49,15 +49,23 @@ class TransformerBlock(Module):
         self.norm2 = self.add_child("norm2", LayerNorm(features, dtype=dtype))
         self.mlp = self.add_child("mlp", FeedForward(features, mlp_ratio, dtype=dtype, rng=rng))
 
+    # Each residual sum adds in place into the branch's result, a fresh array that no layer keeps.
+
     def forward(self, x):
-        h = x + self.attn.forward(self.norm1.forward(x))  # (N, T, K)
-        return h + self.mlp.forward(self.norm2.forward(h))  # (N, T, K)
+        h = self.attn.forward(self.norm1.forward(x))
+        h += x  # h = x + attn(norm1(x)): (N, T, K)
+        y = self.mlp.forward(self.norm2.forward(h))
+        y += h  # y = h + mlp(norm2(h)): (N, T, K)
+        return y
 
     def backward(self, dy):
         # y = h + mlp(norm2(h)): the residual carries dy to h unchanged
-        dh = dy + self.norm2.backward(self.mlp.backward(dy))  # (N, T, K)
+        dh = self.norm2.backward(self.mlp.backward(dy))
+        dh += dy  # (N, T, K)
         # h = x + attn(norm1(x))
-        return dh + self.norm1.backward(self.attn.backward(dh))  # (N, T, K)
+        dx = self.norm1.backward(self.attn.backward(dh))
+        dx += dh
+        return dx  # (N, T, K)
 
     def reset_kv_cache(self):
         """Start a new sequence for ``step``."""
