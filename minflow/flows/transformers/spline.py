@@ -37,7 +37,7 @@ from .base import Transformer
 __all__ = ["MIN_BIN_HEIGHT", "MIN_BIN_WIDTH", "MIN_DERIVATIVE", "RationalQuadraticSpline"]
 
 MIN_BIN_WIDTH = 1e-3  # m_w: fraction of 2B
-MIN_BIN_HEIGHT = 1e-3  # m_h
+MIN_BIN_HEIGHT = MIN_BIN_WIDTH  # m_h = m_w: widths and heights share one softmax pass (``_spline``)
 MIN_DERIVATIVE = 1e-3  # m_d
 _DERIVATIVE_SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))  # c: softplus(0 + c) + m_d = 1
 
@@ -56,10 +56,25 @@ def _reduce_bins(ufunc, u):
     return out
 
 
+def _max_bins(u):
+    """max over axis 1, keeping it (N, 1, *S): the two halves compared until one bin is left (about log2 K calls).
+
+    A maximum is exact in any order, so this is numpy's ``u.max(axis=1, keepdims=True)`` to the bit.
+    """
+    xp = get_array_module(u)
+    while u.shape[1] > 1:
+        half = u.shape[1] // 2
+        top = xp.maximum(u[:, :half], u[:, half : 2 * half])  # (N, half, *S)
+        if u.shape[1] % 2:
+            top[:, :1] = xp.maximum(top[:, :1], u[:, -1:])  # the odd bin out
+        u = top
+    return u
+
+
 def _softmax(u):
     """softmax over axis 1."""
     xp = get_array_module(u)
-    e = xp.exp(u - _reduce_bins(xp.maximum, u))
+    e = xp.exp(u - _max_bins(u))
     return e / _reduce_bins(xp.add, e)
 
 
@@ -88,32 +103,42 @@ def _knots_backward(dknots, p, bound, minimum):
     return p * (dp - _reduce_bins(xp.add, p * dp))  # softmax: dp_i p_i - p_i sum_j p_j dp_j
 
 
-def _flat_index(k, n_knots):
-    """Flat indices (N, *S) of the entries [n, k[n, ...], ...] of a C-ordered (N, K+1, *S) array.
+def _flat_index(k, row_size):
+    """Flat indices (N, *S) of the entries [n, k[n, ...], ...] of a C-ordered (N, ..., K+1, *S) table.
 
-    Entry k + 1 of the same (n, ...) is M = prod(S) further on, so one index
-    array serves both ends of every bin, for gathers and for their gradient.
+    ``row_size`` is the size of one sample's slice of the table. Knot k + 1 of
+    the same (n, ...) is M = prod(S) further on, and the same knot of the next
+    row of the table (N, 3, K+1, *S) is (K+1) M further on, so one index array
+    serves all six gathers of a bin and their gradient.
     """
     xp = get_array_module(k)
     n, m = k.shape[0], k[0].size
-    rows = xp.arange(n)[:, None] * (n_knots * m)  # (N, 1): start of sample n
+    rows = xp.arange(n)[:, None] * row_size  # (N, 1): start of sample n
     cols = xp.arange(m)[None, :]  # (1, M): entry within S
     return (rows + k.reshape(n, m) * m + cols).reshape(k.shape)  # (N, *S)
 
 
-def _gather(knots, index):
-    """knots[n, k, ...] and knots[n, k + 1, ...], (N, *S) each, at the flat ``index`` of k."""
-    flat, m = knots.reshape(-1), index[0].size
-    return flat[index], flat[index + m]
+def _offsets(table):
+    """Flat offsets of (x_lo, x_hi, y_lo, y_hi, d_k, d_k+1) from knot k's x entry in a (N, 3, K+1, *S) table."""
+    m = table[0, 0, 0].size  # M
+    row = table[0, 0].size  # (K+1) M
+    return tuple(r * row + end * m for r in range(3) for end in (0, 1))
 
 
-def _scatter(index, lo, hi, n_knots):
-    """(N, K+1, *S) holding lo at k and hi at k + 1 of axis 1 (the gathers' gradient); zero elsewhere."""
-    xp = get_array_module(lo)
-    out = xp.zeros(lo.size * n_knots, dtype=lo.dtype)
-    out[index] = lo
-    out[index + lo[0].size] = hi  # k + 1 != k: no entry is written twice
-    return out.reshape((lo.shape[0], n_knots, *lo.shape[1:]))
+def _gather(table, index):
+    """x_lo, x_hi, y_lo, y_hi, d0, d1 (N, *S each) at the flat ``index`` of each entry's bin k."""
+    flat = table.reshape(-1)
+    return tuple(flat[index + offset] for offset in _offsets(table))
+
+
+def _scatter(table_shape, index, grads):
+    """The gathers' gradient: a zero table holding the six bin gradients at their entries."""
+    xp = get_array_module(index)
+    out = xp.zeros(table_shape, dtype=grads[0].dtype)
+    flat = out.reshape(-1)
+    for offset, g in zip(_offsets(out), grads):
+        flat[index + offset] = g  # six distinct entries per (n, ...): none is written twice
+    return out
 
 
 class RationalQuadraticSpline(Transformer):
@@ -156,29 +181,33 @@ class RationalQuadraticSpline(Transformer):
     # -- raw parameters -> knots and slopes ---------------------------------------
 
     def _spline(self, params):
-        """x-knots, y-knots, slopes (N, K+1, *S each) and what their backward needs."""
+        """The knots and slopes as one table (N, 3, K+1, *S): rows x-knots, y-knots, slopes; and what the backward needs.
+
+        Width and height logits take one softmax-and-cumsum pass together,
+        stacked as (2N, K, *S) (m_w = m_h), and the six gathers of a bin read
+        the one table through one index (``_flat_index``).
+        """
         xp = get_array_module(params)
         k, b = self.n_bins, self.bound
-        xk, pw = _knots(params[:, :k], b, MIN_BIN_WIDTH)
-        yk, ph = _knots(params[:, k : 2 * k], b, MIN_BIN_HEIGHT)
+        n, shape = params.shape[0], params.shape[2:]
+        logits = params[:, : 2 * k].reshape(2 * n, k, *shape)  # (2N, K, *S): uw of sample 0, uh of sample 0, ...
+        knots, p = _knots(logits, b, MIN_BIN_WIDTH)  # (2N, K+1, *S)
         ud = params[:, 2 * k :] + _DERIVATIVE_SHIFT  # (N, K-1, *S)
-        d = xp.ones_like(xk)  # boundary slopes d_0 = d_K = 1 match the identity tails
-        d[:, 1:k] = MIN_DERIVATIVE + softplus(ud)
-        return xk, yk, d, (pw, ph, sigmoid(ud))
+        table = xp.empty((n, 3, k + 1, *shape), dtype=params.dtype)
+        table[:, :2] = knots.reshape(n, 2, k + 1, *shape)
+        table[:, 2] = 1  # boundary slopes d_0 = d_K = 1 match the identity tails
+        table[:, 2, 1:k] = MIN_DERIVATIVE + softplus(ud)
+        return table, (p, sigmoid(ud))
 
-    def _spline_backward(self, dxk, dyk, dd, cache):
-        """dL/dparams (N, 3K - 1, *S) from the gradients of the knots and slopes."""
-        xp = get_array_module(dxk)
-        pw, ph, sig = cache
+    def _spline_backward(self, dtable, cache):
+        """dL/dparams (N, 3K - 1, *S) from the gradient of the table of knots and slopes."""
+        xp = get_array_module(dtable)
+        p, sig = cache
         k, b = self.n_bins, self.bound
-        return xp.concatenate(
-            [
-                _knots_backward(dxk, pw, b, MIN_BIN_WIDTH),
-                _knots_backward(dyk, ph, b, MIN_BIN_HEIGHT),
-                dd[:, 1:k] * sig,  # softplus' = sigmoid
-            ],
-            axis=1,
-        )
+        n, shape = dtable.shape[0], dtable.shape[3:]
+        dknots = dtable[:, :2].reshape(2 * n, k + 1, *shape)  # (2N, K+1, *S), as in the forward
+        dlogits = _knots_backward(dknots, p, b, MIN_BIN_WIDTH).reshape(n, 2 * k, *shape)
+        return xp.concatenate([dlogits, dtable[:, 2, 1:k] * sig], axis=1)  # softplus' = sigmoid
 
     # -- one bin ------------------------------------------------------------------------
 
@@ -233,42 +262,38 @@ class RationalQuadraticSpline(Transformer):
         # w = x_hi - x_lo;  h = y_hi - y_lo
         return g_x, -g_x - g_w, g_w, g_ylo - g_h, g_h, g_d0, g_d1
 
-    def _bin(self, knots, v):
-        """Bin index k (N, *S) of v among the knots, as the flat index of knot k (see ``_flat_index``).
+    def _bin(self, table, row, v):
+        """Bin index k (N, *S) of v among the knots of ``table[:, row]`` (0: x, 1: y), as a flat index (``_flat_index``).
 
         k counts the inner knots at or below v, one comparison per knot.
         """
         xp = get_array_module(v)
         k = xp.zeros(v.shape, dtype=xp.intp)
         for j in range(1, self.n_bins):
-            k += v >= knots[:, j]
-        return _flat_index(k, knots.shape[1])
-
-    def _at(self, knots_x, knots_y, d, index):
-        """x_lo, x_hi, y_lo, y_hi, d0, d1 (N, *S each): both ends of each entry's bin."""
-        return (*_gather(knots_x, index), *_gather(knots_y, index), *_gather(d, index))
+            k += v >= table[:, row, j]
+        return _flat_index(k, table[0].size)
 
     # -- the four passes ------------------------------------------------------------------
 
     def forward(self, x, params):
         self.check_params(x, params)
         xp = get_array_module(x)
-        xk, yk, d, spline_cache = self._spline(params)
+        table, spline_cache = self._spline(params)
         inside = (x >= -self.bound) & (x <= self.bound)
         x_in = xp.clip(x, -self.bound, self.bound)  # the tails are the identity; keep the formula finite there
-        index = self._bin(xk, x_in)
-        y_in, logdet, saved = self._rq(x_in, *self._at(xk, yk, d, index))
-        self._save_cache("forward", (inside, index, saved, spline_cache, xk.shape[1]))
+        index = self._bin(table, 0, x_in)
+        y_in, logdet, saved = self._rq(x_in, *_gather(table, index))
+        self._save_cache("forward", (inside, index, saved, spline_cache, table.shape))
         return xp.where(inside, y_in, x), xp.where(inside, logdet, 0)
 
     def inverse(self, y, params):
         self.check_params(y, params)
         xp = get_array_module(y)
-        xk, yk, d, spline_cache = self._spline(params)
+        table, spline_cache = self._spline(params)
         inside = (y >= -self.bound) & (y <= self.bound)
         y_in = xp.clip(y, -self.bound, self.bound)
-        index = self._bin(yk, y_in)
-        x_lo, x_hi, y_lo, y_hi, d0, d1 = self._at(xk, yk, d, index)
+        index = self._bin(table, 1, y_in)
+        x_lo, x_hi, y_lo, y_hi, d0, d1 = _gather(table, index)
         w, h = x_hi - x_lo, y_hi - y_lo
         s = h / w
         dy = y_in - y_lo
@@ -281,7 +306,7 @@ class RationalQuadraticSpline(Transformer):
         x_in = x_lo + xi * w
         # the forward formula at x_in gives log dy/dx and the quantities the backward needs
         _, logdet, saved = self._rq(x_in, x_lo, x_hi, y_lo, y_hi, d0, d1)
-        self._save_cache("inverse", (inside, index, saved, spline_cache, xk.shape[1]))
+        self._save_cache("inverse", (inside, index, saved, spline_cache, table.shape))
         return xp.where(inside, x_in, y), xp.where(inside, -logdet, 0)
 
     @staticmethod
@@ -292,14 +317,14 @@ class RationalQuadraticSpline(Transformer):
         return xp.where(inside, dout, zero), xp.where(inside, xp.broadcast_to(dlogdet, dout.shape), zero)
 
     def backward(self, dy, dlogdet):
-        inside, index, saved, spline_cache, n_knots = self._take_cache("forward", "backward")
+        inside, index, saved, spline_cache, table_shape = self._take_cache("forward", "backward")
         gy, gl = self._inside_only(inside, dy, dlogdet)
         g_x, *g_bin = self._rq_backward(gy, gl, saved)
         dx = get_array_module(dy).where(inside, g_x, dy)  # the tails: dx = dy
-        return dx, self._params_grad(index, g_bin, spline_cache, n_knots)
+        return dx, self._spline_backward(_scatter(table_shape, index, g_bin), spline_cache)
 
     def inverse_backward(self, dx, dlogdet):
-        inside, index, saved, spline_cache, n_knots = self._take_cache("inverse", "inverse_backward")
+        inside, index, saved, spline_cache, table_shape = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(dx)
         gx, gl = self._inside_only(inside, dx, dlogdet)
         # x = f^-1(y; theta) and logdet = -G(x; theta), G = log f_x. With f_x = exp(G) at x:
@@ -312,12 +337,4 @@ class RationalQuadraticSpline(Transformer):
         dy_in = gbar / f_x
         _, *g_bin = self._rq_backward(-dy_in, -gl, saved)  # (-gbar / f_x) f_theta + (-gl) G_theta
         dy = xp.where(inside, dy_in, dx)
-        return dy, self._params_grad(index, g_bin, spline_cache, n_knots)
-
-    def _params_grad(self, index, g_bin, spline_cache, n_knots):
-        """dL/dparams from the gradients of the six bin quantities (zero for entries in the tails)."""
-        g_xlo, g_xhi, g_ylo, g_yhi, g_d0, g_d1 = g_bin
-        dxk = _scatter(index, g_xlo, g_xhi, n_knots)
-        dyk = _scatter(index, g_ylo, g_yhi, n_knots)
-        dd = _scatter(index, g_d0, g_d1, n_knots)
-        return self._spline_backward(dxk, dyk, dd, spline_cache)
+        return dy, self._spline_backward(_scatter(table_shape, index, g_bin), spline_cache)
