@@ -76,6 +76,8 @@ def iaf_2d(
     is the larger IAF of the README's energy table (10,680 parameters, 1.6x
     planar K=32's step), and loads its checkpoints.
     """
+    if isinstance(orders, str) or not orders:
+        raise ValueError(f"orders must be a sequence of MADE orders, e.g. ('natural', 'reversed'); got {orders!r}.")
     rng = rng if rng is not None else make_rng(seed)
     layers = [
         IAF(2, RationalQuadraticSpline(n_bins, bound), hidden, orders[k % len(orders)], dtype, rng)

@@ -52,6 +52,9 @@ def test_iaf_2d_cycles_through_the_given_orders():
     model = iaf_2d(n_layers=3, orders=("natural",))
     assert [list(layer.layer.made.degrees) for layer in model.flow.layers] == [[1, 2]] * 3
     assert [list(layer.layer.made.degrees) for layer in iaf_2d(n_layers=3).flow.layers] == [[1, 2], [2, 1], [1, 2]]
+    for bad in ((), "natural"):
+        with pytest.raises(ValueError, match="orders must be a sequence of MADE orders"):
+            iaf_2d(orders=bad)
 
 
 def test_iaf_trains_by_reverse_kl_through_one_pass_per_layer():
