@@ -73,8 +73,8 @@ def iaf_2d(
     """IAF with spline transformers, for reverse KL (``zoo.fit_reverse_kl``): sampling is one pass per layer.
 
     Layer k's MADE takes ``orders[k % len(orders)]``. ``iaf_2d(n_layers=4)``
-    is the larger IAF of the README's energy table (10,680 parameters, 1.6x
-    planar K=32's step), and loads its checkpoints.
+    is the larger IAF of the README's energy table (10,680 parameters, about
+    1.55x planar K=32's step), and loads its checkpoints.
     """
     if isinstance(orders, str) or not orders:
         raise ValueError(f"orders must be a sequence of MADE orders, e.g. ('natural', 'reversed'); got {orders!r}.")
