@@ -45,13 +45,13 @@ def test_cli_energy_iaf_default_is_the_zoo_iaf_2d(tmp_path):
     from minflow.commands.energy import build_model
     from minflow.zoo import iaf_2d
 
-    model = build_model("iaf", 4, seed=2)
+    model = build_model("iaf", 2, seed=2)
     assert model.num_params() == iaf_2d().num_params()
     assert all((model.params[k] == p).all() for k, p in iaf_2d(seed=2).params.items())
     result = tmp_path / "r.json"
     argv = ["energy", "--flow", "iaf", "--steps", "3", "--kl-samples", "500", "--no-figures", "--no-progress"]
     assert main(argv + ["--json", str(result)]) == 0
-    assert json.loads(result.read_text())["layers"] == 4
+    assert json.loads(result.read_text())["layers"] == 2
 
 
 def test_cli_figure3_writes_grid_table_and_json(tmp_path):

@@ -26,7 +26,7 @@ from .paths import RUNS, check_output_file
 __all__ = ["FLOWS", "add_parser", "build_model", "density_on_grid", "draw_density", "run", "train_on_energy"]
 
 FLOWS = ("planar", "radial", "realnvp", "iaf")
-DEFAULT_LAYERS = {"planar": 32, "radial": 32, "realnvp": 8, "iaf": 4}
+DEFAULT_LAYERS = {"planar": 32, "radial": 32, "realnvp": 8, "iaf": 2}
 PLOT_BOX = 4.0  # panels show [-4, 4]^2, where all four targets live
 PLOT_CELLS = 200
 
@@ -126,7 +126,7 @@ def add_parser(subparsers):
         default="planar",
         help="planar, radial, realnvp (R2) or iaf (spline IAF) (default planar)",
     )
-    p.add_argument("--layers", type=positive_int, default=None, help="K: layers (default 32; realnvp 8; iaf 4)")
+    p.add_argument("--layers", type=positive_int, default=None, help="K: layers (default 32; realnvp 8; iaf 2)")
     p.add_argument("--steps", type=positive_int, default=P2_RECIPE["n_steps"], help="training steps (default 10000)")
     p.add_argument(
         "--batch-size", type=positive_int, default=P2_RECIPE["batch_size"], help="base samples per step (default 256)"

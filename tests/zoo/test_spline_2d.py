@@ -36,6 +36,27 @@ def test_2d_model_gradients_and_logdet_of_the_whole_flow(name):
     numpy.testing.assert_allclose(logdet, brute_force_logdet(model.flow.forward, x), atol=1e-6)
 
 
+def test_iaf_2d_default_and_the_larger_iaf_of_the_readme_keep_their_sizes_and_checkpoints(tmp_path):
+    from minflow.checkpoint import load_checkpoint, save_checkpoint
+
+    assert iaf_2d().num_params() == 5_340 and len(iaf_2d().flow.layers) == 2
+    larger = iaf_2d(n_layers=4, hidden=(32, 32), n_bins=8, seed=1)
+    assert larger.num_params() == 10_680
+    save_checkpoint(tmp_path / "iaf4.npz", larger)
+    model = iaf_2d(n_layers=4, seed=2)
+    load_checkpoint(tmp_path / "iaf4.npz", model)
+    assert all((model.params[k] == p).all() for k, p in larger.params.items())
+
+
+def test_iaf_2d_cycles_through_the_given_orders():
+    model = iaf_2d(n_layers=3, orders=("natural",))
+    assert [list(layer.layer.made.degrees) for layer in model.flow.layers] == [[1, 2]] * 3
+    assert [list(layer.layer.made.degrees) for layer in iaf_2d(n_layers=3).flow.layers] == [[1, 2], [2, 1], [1, 2]]
+    for bad in ((), "natural"):
+        with pytest.raises(ValueError, match="orders must be a sequence of MADE orders"):
+            iaf_2d(orders=bad)
+
+
 def test_iaf_trains_by_reverse_kl_through_one_pass_per_layer():
     from minflow.zoo import fit_reverse_kl
 

@@ -37,16 +37,45 @@ from .base import Transformer
 __all__ = ["MIN_BIN_HEIGHT", "MIN_BIN_WIDTH", "MIN_DERIVATIVE", "RationalQuadraticSpline"]
 
 MIN_BIN_WIDTH = 1e-3  # m_w: fraction of 2B
-MIN_BIN_HEIGHT = 1e-3  # m_h
+MIN_BIN_HEIGHT = MIN_BIN_WIDTH  # m_h = m_w: widths and heights share one softmax pass (``_spline``)
 MIN_DERIVATIVE = 1e-3  # m_d
 _DERIVATIVE_SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))  # c: softplus(0 + c) + m_d = 1
+
+
+def _reduce_bins(ufunc, u):
+    """ufunc.reduce over axis 1, keeping it: u[:, 0] op u[:, 1] op ... op u[:, K-1], shape (N, 1, *S).
+
+    K - 1 elementwise calls on (N, 1, *S) slices, in the order of numpy's own
+    reduction along a middle axis (so the same numbers). With a few bins and
+    S = (2,), that reduction runs a two-entry inner loop per (n, k) and costs
+    about 3x these calls (2D IAF step, measured on this machine).
+    """
+    out = u[:, :1].copy()  # (N, 1, *S)
+    for i in range(1, u.shape[1]):
+        ufunc(out, u[:, i : i + 1], out=out)
+    return out
+
+
+def _max_bins(u):
+    """max over axis 1, keeping it (N, 1, *S): the two halves compared until one bin is left (about log2 K calls).
+
+    A maximum is exact in any order, so this is numpy's ``u.max(axis=1, keepdims=True)`` to the bit.
+    """
+    xp = get_array_module(u)
+    while u.shape[1] > 1:
+        half = u.shape[1] // 2
+        top = xp.maximum(u[:, :half], u[:, half : 2 * half])  # (N, half, *S)
+        if u.shape[1] % 2:
+            top[:, :1] = xp.maximum(top[:, :1], u[:, -1:])  # the odd bin out
+        u = top
+    return u
 
 
 def _softmax(u):
     """softmax over axis 1."""
     xp = get_array_module(u)
-    e = xp.exp(u - u.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e = xp.exp(u - _max_bins(u))
+    return e / _reduce_bins(xp.add, e)
 
 
 def _knots(u, bound, minimum):
@@ -69,26 +98,47 @@ def _knots_backward(dknots, p, bound, minimum):
     # knot j (1 <= j <= K-1) = -B + 2B sum_{i < j} frac_i  =>  dfrac_i = 2B sum_{j > i, j <= K-1} dknot_j
     inner = 2 * bound * dknots[:, 1:n_bins]  # (N, K-1, *S)
     dfrac = xp.zeros_like(p)
-    dfrac[:, : n_bins - 1] = xp.flip(xp.cumsum(xp.flip(inner, axis=1), axis=1), axis=1)
+    dfrac[:, : n_bins - 1] = xp.cumsum(inner[:, ::-1], axis=1)[:, ::-1]  # sums from the last knot down
     dp = (1 - n_bins * minimum) * dfrac
-    return p * (dp - (p * dp).sum(axis=1, keepdims=True))  # softmax: dp_i p_i - p_i sum_j p_j dp_j
+    return p * (dp - _reduce_bins(xp.add, p * dp))  # softmax: dp_i p_i - p_i sum_j p_j dp_j
 
 
-def _gather(knots, k):
-    """knots[n, k[n, ...], ...]: (N, *S) from (N, K+1, *S) and bin indices (N, *S)."""
-    xp = get_array_module(knots)
-    return xp.take_along_axis(knots, k[:, None], axis=1)[:, 0]
+def _flat_index(k, row_size):
+    """Flat indices (N, *S) of the entries [n, k[n, ...], ...] of a C-ordered (N, ..., K+1, *S) table.
+
+    ``row_size`` is the size of one sample's slice of the table. Knot k + 1 of
+    the same (n, ...) is M = prod(S) further on, and the same knot of the next
+    row of the table (N, 3, K+1, *S) is (K+1) M further on, so one index array
+    serves all six gathers of a bin and their gradient.
+    """
+    xp = get_array_module(k)
+    n, m = k.shape[0], k[0].size
+    rows = xp.arange(n)[:, None] * row_size  # (N, 1): start of sample n
+    cols = xp.arange(m)[None, :]  # (1, M): entry within S
+    return (rows + k.reshape(n, m) * m + cols).reshape(k.shape)  # (N, *S)
 
 
-def _scatter(k, lo, hi, n_knots):
-    """(N, K+1, *S) holding lo at index k and hi at index k + 1 of axis 1 (the gathers' gradient)."""
-    xp = get_array_module(lo)
-    n, m = lo.shape[0], lo[0].size
-    out = xp.zeros((n, n_knots, m), dtype=lo.dtype)
-    rows, cols, kk = xp.arange(n)[:, None], xp.arange(m)[None, :], k.reshape(n, m)
-    out[rows, kk, cols] = lo.reshape(n, m)
-    out[rows, kk + 1, cols] = hi.reshape(n, m)  # k + 1 != k: no entry is written twice
-    return out.reshape((n, n_knots, *lo.shape[1:]))
+def _offsets(table):
+    """Flat offsets of (x_lo, x_hi, y_lo, y_hi, d_k, d_k+1) from knot k's x entry in a (N, 3, K+1, *S) table."""
+    m = table[0, 0, 0].size  # M
+    row = table[0, 0].size  # (K+1) M
+    return tuple(r * row + end * m for r in range(3) for end in (0, 1))
+
+
+def _gather(table, index):
+    """x_lo, x_hi, y_lo, y_hi, d0, d1 (N, *S each) at the flat ``index`` of each entry's bin k."""
+    flat = table.reshape(-1)
+    return tuple(flat[index + offset] for offset in _offsets(table))
+
+
+def _scatter(table_shape, index, grads):
+    """The gathers' gradient: a zero table holding the six bin gradients at their entries."""
+    xp = get_array_module(index)
+    out = xp.zeros(table_shape, dtype=grads[0].dtype)
+    flat = out.reshape(-1)
+    for offset, g in zip(_offsets(out), grads):
+        flat[index + offset] = g  # six distinct entries per (n, ...): none is written twice
+    return out
 
 
 class RationalQuadraticSpline(Transformer):
@@ -103,10 +153,10 @@ class RationalQuadraticSpline(Transformer):
 
     Caches:
         each direction keeps what its backward needs: whether each entry is
-        inside [-B, B], its bin index, the bin formula's intermediate values
-        at the point (width, height, slope s, xi, ...; ten (N, *S) arrays, so
-        the backward repeats no bin search or gather) and the softmaxes and
-        sigmoids of the raw parameters (N, K, *S) for their gradients.
+        inside [-B, B], the flat index of its bin (``_flat_index``), the bin
+        formula's intermediate values at the point (width, height, slope s,
+        xi, ...; ten (N, *S) arrays, so the backward repeats no bin search or
+        gather) and the softmaxes and sigmoids of the raw parameters (N, K, *S) for their gradients.
 
     Note:
         Gradients, derived step by step in ``_rq_backward`` and
@@ -131,29 +181,33 @@ class RationalQuadraticSpline(Transformer):
     # -- raw parameters -> knots and slopes ---------------------------------------
 
     def _spline(self, params):
-        """x-knots, y-knots, slopes (N, K+1, *S each) and what their backward needs."""
+        """The knots and slopes as one table (N, 3, K+1, *S): rows x-knots, y-knots, slopes; and what the backward needs.
+
+        Width and height logits take one softmax-and-cumsum pass together,
+        stacked as (2N, K, *S) (m_w = m_h), and the six gathers of a bin read
+        the one table through one index (``_flat_index``).
+        """
         xp = get_array_module(params)
         k, b = self.n_bins, self.bound
-        xk, pw = _knots(params[:, :k], b, MIN_BIN_WIDTH)
-        yk, ph = _knots(params[:, k : 2 * k], b, MIN_BIN_HEIGHT)
+        n, shape = params.shape[0], params.shape[2:]
+        logits = params[:, : 2 * k].reshape(2 * n, k, *shape)  # (2N, K, *S): uw of sample 0, uh of sample 0, ...
+        knots, p = _knots(logits, b, MIN_BIN_WIDTH)  # (2N, K+1, *S)
         ud = params[:, 2 * k :] + _DERIVATIVE_SHIFT  # (N, K-1, *S)
-        d = xp.ones_like(xk)  # boundary slopes d_0 = d_K = 1 match the identity tails
-        d[:, 1:k] = MIN_DERIVATIVE + softplus(ud)
-        return xk, yk, d, (pw, ph, sigmoid(ud))
+        table = xp.empty((n, 3, k + 1, *shape), dtype=params.dtype)
+        table[:, :2] = knots.reshape(n, 2, k + 1, *shape)
+        table[:, 2] = 1  # boundary slopes d_0 = d_K = 1 match the identity tails
+        table[:, 2, 1:k] = MIN_DERIVATIVE + softplus(ud)
+        return table, (p, sigmoid(ud))
 
-    def _spline_backward(self, dxk, dyk, dd, cache):
-        """dL/dparams (N, 3K - 1, *S) from the gradients of the knots and slopes."""
-        xp = get_array_module(dxk)
-        pw, ph, sig = cache
+    def _spline_backward(self, dtable, cache):
+        """dL/dparams (N, 3K - 1, *S) from the gradient of the table of knots and slopes."""
+        xp = get_array_module(dtable)
+        p, sig = cache
         k, b = self.n_bins, self.bound
-        return xp.concatenate(
-            [
-                _knots_backward(dxk, pw, b, MIN_BIN_WIDTH),
-                _knots_backward(dyk, ph, b, MIN_BIN_HEIGHT),
-                dd[:, 1:k] * sig,  # softplus' = sigmoid
-            ],
-            axis=1,
-        )
+        n, shape = dtable.shape[0], dtable.shape[3:]
+        dknots = dtable[:, :2].reshape(2 * n, k + 1, *shape)  # (2N, K+1, *S), as in the forward
+        dlogits = _knots_backward(dknots, p, b, MIN_BIN_WIDTH).reshape(n, 2 * k, *shape)
+        return xp.concatenate([dlogits, dtable[:, 2, 1:k] * sig], axis=1)  # softplus' = sigmoid
 
     # -- one bin ------------------------------------------------------------------------
 
@@ -208,42 +262,38 @@ class RationalQuadraticSpline(Transformer):
         # w = x_hi - x_lo;  h = y_hi - y_lo
         return dx, -dx - dw, dw, dy_lo - dh, dh, dd0, dd1
 
-    def _bin(self, knots, v):
-        """Bin index (N, *S) of v among the knots: how many inner knots lie at or below v."""
-        k = self.n_bins
-        return (v[:, None] >= knots[:, 1:k]).sum(axis=1)
+    def _bin(self, table, row, v):
+        """Bin index k (N, *S) of v among the knots of ``table[:, row]`` (0: x, 1: y), as a flat index (``_flat_index``).
 
-    def _at(self, knots_x, knots_y, d, k):
-        return (
-            _gather(knots_x, k),
-            _gather(knots_x, k + 1),
-            _gather(knots_y, k),
-            _gather(knots_y, k + 1),
-            _gather(d, k),
-            _gather(d, k + 1),
-        )
+        k counts the inner knots at or below v, one comparison per knot.
+        """
+        xp = get_array_module(v)
+        k = xp.zeros(v.shape, dtype=xp.intp)
+        for j in range(1, self.n_bins):
+            k += v >= table[:, row, j]
+        return _flat_index(k, table[0].size)
 
     # -- the four passes ------------------------------------------------------------------
 
     def forward(self, x, params):
         self.check_params(x, params)
         xp = get_array_module(x)
-        xk, yk, d, spline_cache = self._spline(params)
+        table, spline_cache = self._spline(params)
         inside = (x >= -self.bound) & (x <= self.bound)
         x_in = xp.clip(x, -self.bound, self.bound)  # the tails are the identity; keep the formula finite there
-        k = self._bin(xk, x_in)
-        y_in, logdet, saved = self._rq(x_in, *self._at(xk, yk, d, k))
-        self._save_cache("forward", (inside, k, saved, spline_cache, xk.shape[1]))
+        index = self._bin(table, 0, x_in)
+        y_in, logdet, saved = self._rq(x_in, *_gather(table, index))
+        self._save_cache("forward", (inside, index, saved, spline_cache, table.shape))
         return xp.where(inside, y_in, x), xp.where(inside, logdet, 0)
 
     def inverse(self, y, params):
         self.check_params(y, params)
         xp = get_array_module(y)
-        xk, yk, d, spline_cache = self._spline(params)
+        table, spline_cache = self._spline(params)
         inside = (y >= -self.bound) & (y <= self.bound)
         y_in = xp.clip(y, -self.bound, self.bound)
-        k = self._bin(yk, y_in)
-        x_lo, x_hi, y_lo, y_hi, d0, d1 = self._at(xk, yk, d, k)
+        index = self._bin(table, 1, y_in)
+        x_lo, x_hi, y_lo, y_hi, d0, d1 = _gather(table, index)
         w, h = x_hi - x_lo, y_hi - y_lo
         s = h / w
         y_off = y_in - y_lo
@@ -256,7 +306,7 @@ class RationalQuadraticSpline(Transformer):
         x_in = x_lo + xi * w
         # the forward formula at x_in gives log dy/dx and the quantities the backward needs
         _, logdet, saved = self._rq(x_in, x_lo, x_hi, y_lo, y_hi, d0, d1)
-        self._save_cache("inverse", (inside, k, saved, spline_cache, xk.shape[1]))
+        self._save_cache("inverse", (inside, index, saved, spline_cache, table.shape))
         return xp.where(inside, x_in, y), xp.where(inside, -logdet, 0)
 
     @staticmethod
@@ -267,14 +317,14 @@ class RationalQuadraticSpline(Transformer):
         return xp.where(inside, dout, zero), xp.where(inside, xp.broadcast_to(dlogdet, dout.shape), zero)
 
     def backward(self, dy, dlogdet):
-        inside, k, saved, spline_cache, n_knots = self._take_cache("forward", "backward")
+        inside, index, saved, spline_cache, table_shape = self._take_cache("forward", "backward")
         dy_in, dlogdet_in = self._inside_only(inside, dy, dlogdet)
         dx_in, *dbin = self._rq_backward(dy_in, dlogdet_in, saved)
         dx = get_array_module(dy).where(inside, dx_in, dy)  # the tails: dx = dy
-        return dx, self._params_grad(k, dbin, spline_cache, n_knots)
+        return dx, self._spline_backward(_scatter(table_shape, index, dbin), spline_cache)
 
     def inverse_backward(self, dx, dlogdet):
-        inside, k, saved, spline_cache, n_knots = self._take_cache("inverse", "inverse_backward")
+        inside, index, saved, spline_cache, table_shape = self._take_cache("inverse", "inverse_backward")
         xp = get_array_module(dx)
         dx_in, dlogdet_in = self._inside_only(inside, dx, dlogdet)
         # x = f^-1(y; theta) and logdet = -G(x; theta), G = log f_x. With f_x = exp(G) at x:
@@ -287,12 +337,4 @@ class RationalQuadraticSpline(Transformer):
         dy_in = dx_bar / f_x
         _, *dbin = self._rq_backward(-dy_in, -dlogdet_in, saved)  # (-dx_bar / f_x) f_theta + (-dlogdet_in) G_theta
         dy = xp.where(inside, dy_in, dx)
-        return dy, self._params_grad(k, dbin, spline_cache, n_knots)
-
-    def _params_grad(self, k, dbin, spline_cache, n_knots):
-        """dL/dparams from the gradients of the six bin quantities (zero for entries in the tails)."""
-        dx_lo, dx_hi, dy_lo, dy_hi, dd0, dd1 = dbin
-        dxk = _scatter(k, dx_lo, dx_hi, n_knots)
-        dyk = _scatter(k, dy_lo, dy_hi, n_knots)
-        dd = _scatter(k, dd0, dd1, n_knots)
-        return self._spline_backward(dxk, dyk, dd, spline_cache)
+        return dy, self._spline_backward(_scatter(table_shape, index, dbin), spline_cache)

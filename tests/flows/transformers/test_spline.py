@@ -26,9 +26,9 @@ def _layer(x_shape, seed=0, scale=0.5):
 
 
 def _knots_of(layer):
-    """The x-knots (N, K+1, ...) of a layer's spline."""
-    xk, yk, _, _ = layer.transformer._spline(layer.params["params"])
-    return xk, yk
+    """The x-knots and y-knots (N, K+1, ...) of a layer's spline: rows 0 and 1 of its table."""
+    table, _ = layer.transformer._spline(layer.params["params"])
+    return table[:, 0], table[:, 1]
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (2, 2, 3, 3)])
@@ -117,3 +117,15 @@ def test_spline_rejects_params_of_the_wrong_shape():
     spline = RationalQuadraticSpline(n_bins=K, bound=B)
     with pytest.raises(ValueError, match=r"expects params of shape \(N, P, \*S\) = \(3, 14, 2\)"):
         spline.forward(numpy.zeros((3, 2)), numpy.zeros((3, 2, 2)))
+
+
+@pytest.mark.parametrize("n_bins", [1, 2, 3, 5, 8, 12, 16])
+@pytest.mark.parametrize("dtype", [numpy.float32, F64])
+def test_spline_reductions_over_the_bins_equal_numpy_bit_for_bit(n_bins, dtype):
+    from minflow.flows.transformers.spline import _max_bins, _reduce_bins
+
+    for shape in [(7, n_bins, 2), (3, n_bins, 2, 4)]:
+        u = numpy.random.default_rng(n_bins).standard_normal(shape).astype(dtype)
+        numpy.testing.assert_array_equal(_max_bins(u), u.max(axis=1, keepdims=True))
+        numpy.testing.assert_array_equal(_reduce_bins(numpy.add, u), u.sum(axis=1, keepdims=True))
+        numpy.testing.assert_array_equal(_reduce_bins(numpy.maximum, u), u.max(axis=1, keepdims=True))
