@@ -37,16 +37,27 @@ def _check_layers(n_layers):
     return int(n_layers)
 
 
-def _autoregressive(cls, n_layers, transformer, hidden, dtype, seed, rng):
+def _autoregressive(cls, n_layers, transformer, hidden, dtype, seed, rng, **layer_options):
     rng = rng if rng is not None else make_rng(seed)
     orders = ("natural", "reversed")
-    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng) for k in range(_check_layers(n_layers))]
+    n_layers = _check_layers(n_layers)
+    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng, **layer_options) for k in range(n_layers)]
     return FlowModel(Flow(layers), StandardNormal((2,)))
 
 
-def maf_2d(n_layers=8, hidden=(64, 64), dtype=DEFAULT_DTYPE, seed=0, rng=None):
-    """MAF with affine transformers: ``n_layers`` MADE layers, orders natural and reversed in turn."""
-    return _autoregressive(MaskedAutoregressive, n_layers, Affine, hidden, dtype, seed, rng)
+def maf_2d(n_layers=8, hidden=(64, 64), scale="tanh", last_init="zeros", dtype=DEFAULT_DTYPE, seed=0, rng=None):
+    """MAF with affine transformers: ``n_layers`` MADE layers, orders natural and reversed in turn.
+
+    ``scale`` is the affine transformer's log-scale function (``Affine``: "tanh",
+    "softclip", "exp"); ``last_init`` the MADEs' last-layer init ("zeros": the
+    flow starts as the identity). zuko 1.6's ``MAF(2, transforms=8)`` is
+    ``maf_2d(scale="softclip", last_init="uniform")``.
+    """
+    if scale == "learnable":
+        raise ValueError("maf_2d's scale is 'tanh', 'softclip' or 'exp'; a learnable bound is not one of its options.")
+    return _autoregressive(
+        MaskedAutoregressive, n_layers, lambda: Affine(scale), hidden, dtype, seed, rng, last_init=last_init
+    )
 
 
 def nsf_ar_2d(
