@@ -6,9 +6,9 @@ architectures, parameterisation and parameter order as minflow's, so
 the log-densities agree (tests/test_benchmarks.py):
 
 - ``TorchMAF2D``: MAF layers (MADE 2 -> hidden -> P * 2, masks from the
-  same degrees) with the affine transformer, s = s_raw / (1 + |s_raw| / log 1000)
-  (maf_2d) or s = tanh(s_raw) (``maf_2d(scale="tanh")``), or the
-  rational-quadratic spline (nsf_ar_2d);
+  same degrees) with the affine transformer, s = tanh(s_raw) (maf_2d) or
+  s = s_raw / (1 + |s_raw| / log 1000) (``maf_2d(scale="softclip")``), or
+  the rational-quadratic spline (nsf_ar_2d);
 - ``TorchNSF2D``: spline couplings, layer k copies x[k % 2] (nsf_2d).
 
 The spline follows ``minflow.flows.transformers.spline``: K bins on
@@ -98,10 +98,10 @@ class _MADE(nn.Module):
             last = i == len(units) - 1
             mask = m_out[None, :] > m_in[:, None] if last else m_out[None, :] >= m_in[:, None]
             layers.append(_MaskedLinear(mask))
-            if last and last_init == "zeros":
-                _zero_init(layers[-1])
-            else:
+            if not last:
                 layers.append(nn.ReLU())
+            elif last_init == "zeros":
+                _zero_init(layers[-1])
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -113,7 +113,7 @@ class TorchMAF2D(nn.Module):
     (nsf_ar_2d: 5 layers, K = 8, B = 5); ``last_init`` of the MADEs' last layers, "zeros" or "uniform"."""
 
     def __init__(
-        self, n_layers=8, transformer="affine", hidden=(64, 64), n_bins=8, bound=5.0, scale="softclip", last_init="zeros"
+        self, n_layers=8, transformer="affine", hidden=(64, 64), n_bins=8, bound=5.0, scale="tanh", last_init="zeros"
     ):
         super().__init__()
         self.transformer, self.n_bins, self.bound, self.scale = transformer, n_bins, bound, scale

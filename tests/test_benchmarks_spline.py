@@ -30,6 +30,11 @@ def twins():
     "name, build, twin_args",
     [
         ("maf_2d", maf_2d, ("maf", 8, "affine")),
+        (
+            "maf_2d softclip",
+            lambda dtype: maf_2d(scale="softclip", last_init="uniform", dtype=dtype),
+            ("maf", 8, "affine", (64, 64), 8, 5.0, "softclip", "uniform"),
+        ),
         ("nsf_ar_2d", nsf_ar_2d, ("maf", 5, "spline")),
         ("nsf_2d", nsf_2d, ("nsf", 6)),
     ],
