@@ -109,8 +109,9 @@ class _MADE(nn.Module):
 
 
 class TorchMAF2D(nn.Module):
-    """MAF on 2D data: ``transformer`` "affine" (maf_2d; ``scale`` "softclip" or "tanh") or "spline"
-    (nsf_ar_2d: 5 layers, K = 8, B = 5); ``last_init`` of the MADEs' last layers, "zeros" or "uniform"."""
+    """MAF on 2D data: ``transformer`` "affine" (maf_2d: 16 layers, (44, 44); ``scale`` "tanh" or
+    "softclip") or "spline" (nsf_ar_2d: 5 layers, K = 8, B = 5); ``last_init`` of the MADEs' last
+    layers, "zeros" or "uniform"."""
 
     def __init__(
         self, n_layers=8, transformer="affine", hidden=(64, 64), n_bins=8, bound=5.0, scale="tanh", last_init="zeros"

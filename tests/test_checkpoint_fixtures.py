@@ -12,8 +12,9 @@ import sys
 import numpy
 import pytest
 
-from minflow.checkpoint import load_checkpoint
+from minflow.checkpoint import CheckpointError, load_checkpoint
 from minflow.optim import Adam
+from minflow.zoo import maf_2d
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 sys.path.insert(0, FIXTURES)
@@ -31,11 +32,15 @@ def test_version_1_checkpoint_loads_with_the_same_log_prob(name):
 
 
 def test_maf_2d_checkpoint_of_the_tanh_mafs_loads_with_the_same_log_prob():
-    """checkpoints_v1/maf_2d.npz (written by tests/fixtures/maf_2d_checkpoint.py) into maf_2d(scale="tanh")."""
+    """checkpoints_v1/maf_2d.npz (written by tests/fixtures/maf_2d_checkpoint.py) into maf_2d(scale="tanh"),
+    built by its arguments; the default maf_2d (other depth and widths) refuses it with a clear error."""
     from maf_2d_checkpoint import legacy_maf_2d
 
+    path = os.path.join(FIXTURES, "checkpoints_v1", "maf_2d.npz")
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        load_checkpoint(path, maf_2d(dtype=numpy.float64))
     model = legacy_maf_2d(scale="tanh", last_init="zeros")
     optimizer = Adam(model.params, model.grads, lr=1e-2)
-    extra = load_checkpoint(os.path.join(FIXTURES, "checkpoints_v1", "maf_2d.npz"), model, optimizer)
+    extra = load_checkpoint(path, model, optimizer)
     assert optimizer.t == 3
     numpy.testing.assert_allclose(model.log_prob(extra["x"]), extra["log_prob"], rtol=1e-12, atol=0)
