@@ -12,14 +12,15 @@
 Papamakarios et al. (2017), arXiv:1705.07057 (MAF); Durkan et al. (2019),
 arXiv:1906.04032 (neural spline flows: NSF-C is the coupling form, NSF-AR
 the autoregressive one); Kingma et al. (2016), arXiv:1606.04934 (IAF). All
-start as the identity (zero last layers). Base N(0, I2); forward = data -> latent.
+start as the identity (zero last layers; maf_2d's ``last_init`` can draw them
+instead). Base N(0, I2); forward = data -> latent.
 
 maf_2d(n_layers=8, hidden=(64, 64)) is the MAF of zuko 1.6's size (36,896
 parameters; with scale="softclip", last_init="uniform" it is zuko's
-``MAF(2, transforms=8)``): in 2D a MAF layer transforms one coordinate given
-the other, so depth, not width, is what draws the rings; by R2's recipe the
-16 narrower layers halve NLL - H on the rings (README, "Autoregressive and
-spline flows").
+``MAF(2, transforms=8)``). In 2D a MAF layer transforms one coordinate given
+the other, and the thin rings want more layers rather than wider ones: by
+R2's recipe the 16 narrower layers bring NLL - H on the rings from 0.427 to
+0.255 (mean of seeds 0-2; README, "Autoregressive and spline flows").
 """
 
 import numpy
@@ -61,7 +62,7 @@ def maf_2d(n_layers=16, hidden=(44, 44), scale="tanh", last_init="zeros", dtype=
     ``scale`` is the affine transformer's log-scale function (``Affine``: "tanh",
     "softclip", "exp"); ``last_init`` the MADEs' last-layer init ("zeros": the
     flow starts as the identity). zuko 1.6's ``MAF(2, transforms=8)`` is
-    ``maf_2d(scale="softclip", last_init="uniform")``.
+    ``maf_2d(n_layers=8, hidden=(64, 64), scale="softclip", last_init="uniform")``.
     """
     if scale == "learnable":
         raise ValueError("maf_2d's scale is 'tanh', 'softclip' or 'exp'; a learnable bound is not one of its options.")
