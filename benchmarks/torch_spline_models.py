@@ -6,7 +6,8 @@ architectures, parameterisation and parameter order as minflow's, so
 the log-densities agree (tests/test_benchmarks.py):
 
 - ``TorchMAF2D``: MAF layers (MADE 2 -> hidden -> P * 2, masks from the
-  same degrees) with the affine transformer s = tanh(s_raw) (maf_2d) or
+  same degrees) with the affine transformer, s = tanh(s_raw) (maf_2d) or
+  s = s_raw / (1 + |s_raw| / log 1000) (``maf_2d(scale="softclip")``), or
   the rational-quadratic spline (nsf_ar_2d);
 - ``TorchNSF2D``: spline couplings, layer k copies x[k % 2] (nsf_2d).
 
@@ -27,6 +28,7 @@ from torch_models import LOG_2PI, _uniform_init, _zero_init
 __all__ = ["TorchMAF2D", "TorchNSF2D", "rq_spline"]
 
 MIN_BIN, MIN_DERIVATIVE = 1e-3, 1e-3
+SOFTCLIP_BOUND = math.log(1e3)
 SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))
 
 
@@ -64,8 +66,9 @@ def rq_spline(x, params, n_bins, bound):
     return torch.where(inside, y, x), torch.where(inside, logdet, torch.zeros_like(logdet))
 
 
-def _affine(x, params):
-    s = torch.tanh(params[:, 0])
+def _affine(x, params, scale):
+    s_raw = params[:, 0]
+    s = torch.tanh(s_raw) if scale == "tanh" else s_raw / (1 + s_raw.abs() / SOFTCLIP_BOUND)
     return x * torch.exp(s) + params[:, 1], s
 
 
@@ -84,7 +87,7 @@ class _MaskedLinear(nn.Linear):
 class _MADE(nn.Module):
     """MADE 2 -> hidden -> P * 2, the same degrees as ``minflow.nn.MADE`` (natural or reversed order)."""
 
-    def __init__(self, n_params, hidden, reverse):
+    def __init__(self, n_params, hidden, reverse, last_init="zeros"):
         super().__init__()
         dim = 2
         degrees = numpy.arange(dim, 0, -1) if reverse else numpy.arange(1, dim + 1)
@@ -95,10 +98,10 @@ class _MADE(nn.Module):
             last = i == len(units) - 1
             mask = m_out[None, :] > m_in[:, None] if last else m_out[None, :] >= m_in[:, None]
             layers.append(_MaskedLinear(mask))
-            if last:
-                _zero_init(layers[-1])
-            else:
+            if not last:
                 layers.append(nn.ReLU())
+            elif last_init == "zeros":
+                _zero_init(layers[-1])
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -106,20 +109,26 @@ class _MADE(nn.Module):
 
 
 class TorchMAF2D(nn.Module):
-    """MAF on 2D data: ``transformer`` "affine" (maf_2d: 8 layers) or "spline" (nsf_ar_2d: 5 layers, K = 8, B = 5)."""
+    """MAF on 2D data: ``transformer`` "affine" (maf_2d: 16 layers, (44, 44); ``scale`` "tanh" or
+    "softclip") or "spline" (nsf_ar_2d: 5 layers, K = 8, B = 5); ``last_init`` of the MADEs' last
+    layers, "zeros" or "uniform"."""
 
-    def __init__(self, n_layers=8, transformer="affine", hidden=(64, 64), n_bins=8, bound=5.0):
+    def __init__(
+        self, n_layers=8, transformer="affine", hidden=(64, 64), n_bins=8, bound=5.0, scale="tanh", last_init="zeros"
+    ):
         super().__init__()
-        self.transformer, self.n_bins, self.bound = transformer, n_bins, bound
+        self.transformer, self.n_bins, self.bound, self.scale = transformer, n_bins, bound, scale
         self.n_params = 2 if transformer == "affine" else 3 * n_bins - 1
-        self.layers = nn.ModuleList(_MADE(self.n_params, hidden, reverse=k % 2 == 1) for k in range(n_layers))
+        self.layers = nn.ModuleList(
+            _MADE(self.n_params, hidden, reverse=k % 2 == 1, last_init=last_init) for k in range(n_layers)
+        )
 
     def log_prob(self, x):
         logdet = 0.0
         for made in self.layers:
             params = made(x).reshape(x.shape[0], self.n_params, 2)
             if self.transformer == "affine":
-                x, ld = _affine(x, params)
+                x, ld = _affine(x, params, self.scale)
             else:
                 x, ld = rq_spline(x, params, self.n_bins, self.bound)
             logdet = logdet + ld.sum(dim=1)

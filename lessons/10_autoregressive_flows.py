@@ -212,7 +212,7 @@ plt.show()
 # are $D$ of them. The measured ratios scatter around $D$: each sampling pass also
 # copies one column and allocates its arrays, and timings of a fraction of a
 # millisecond are noisy on a busy machine. On the 2D toys it is 2 passes per layer,
-# about 2-3x in time (`benchmarks/spline_2d.py speed` reports it for `maf_2d`); on a
+# measured 1.3x in time for `maf_2d` by `benchmarks/spline_2d.py speed`; on a
 # 64-pixel image it would be 64 passes, and 3,072 on a 32x32 colour image: a MAF is
 # a density model.
 
@@ -237,7 +237,7 @@ print(f"IAF, D = {dim}: sampling {1e3 * iaf_sampling:.2f} ms, density {1e3 * iaf
       f"(density / sampling = {iaf_ratio:.1f})")  # fmt: skip
 
 # %% [markdown]
-# The 2D model `maf_2d` (8 layers, orders natural and reversed in turn) pays
+# The 2D model `maf_2d` (16 layers, orders natural and reversed in turn) pays
 # 2 passes per layer to sample, against one for the density:
 
 # %%

@@ -157,7 +157,11 @@ def _additive_coupling(shape, rng):
 
 def _transformer(rng):
     """An affine or a rational-quadratic spline map, drawn (the spline's tails and bins both met by the data)."""
-    return RationalQuadraticSpline(n_bins=4, bound=2.0) if rng.integers(2) else Affine(str(rng.choice(["tanh", "exp"])))
+    return (
+        RationalQuadraticSpline(n_bins=4, bound=2.0)
+        if rng.integers(2)
+        else Affine(str(rng.choice(["tanh", "exp", "softclip"])))
+    )
 
 
 def _spline_coupling(shape, rng):

@@ -29,7 +29,12 @@ def twins():
 @pytest.mark.parametrize(
     "name, build, twin_args",
     [
-        ("maf_2d", maf_2d, ("maf", 8, "affine")),
+        ("maf_2d", maf_2d, ("maf", 16, "affine", (44, 44))),
+        (
+            "maf_2d softclip",
+            lambda dtype: maf_2d(n_layers=8, hidden=(64, 64), scale="softclip", last_init="uniform", dtype=dtype),
+            ("maf", 8, "affine", (64, 64), 8, 5.0, "softclip", "uniform"),
+        ),
         ("nsf_ar_2d", nsf_ar_2d, ("maf", 5, "spline")),
         ("nsf_2d", nsf_2d, ("nsf", 6)),
     ],

@@ -1,8 +1,8 @@
 """Version-1 checkpoints committed as fixtures keep loading.
 
 tests/fixtures/checkpoints_v1/ holds a glow_2d and a glow_digits checkpoint
-(float64, model and Adam state, written by tests/fixtures/make_fixtures.py),
-with a batch x and its log_prob as extra arrays. Each must load into the
+(written by tests/fixtures/make_fixtures.py) and a maf_2d one (by
+tests/fixtures/maf_2d_checkpoint.py): float64, model and Adam state, with a batch x and its log_prob as extra arrays. Each must load into the
 model built the same way and give the same log-densities.
 """
 
@@ -12,8 +12,9 @@ import sys
 import numpy
 import pytest
 
-from minflow.checkpoint import load_checkpoint
+from minflow.checkpoint import CheckpointError, load_checkpoint
 from minflow.optim import Adam
+from minflow.zoo import maf_2d
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 sys.path.insert(0, FIXTURES)
@@ -28,3 +29,18 @@ def test_version_1_checkpoint_loads_with_the_same_log_prob(name):
     assert all(b.tolist() == [1.0] for k, b in model.buffers().items() if k.endswith("initialized"))
     numpy.testing.assert_allclose(model.log_prob(extra["x"]), extra["log_prob"], rtol=1e-9, atol=0)
     assert optimizer.state() and all(numpy.isfinite(v).all() for v in optimizer.state().values())
+
+
+def test_maf_2d_checkpoint_of_the_tanh_mafs_loads_with_the_same_log_prob():
+    """checkpoints_v1/maf_2d.npz (written by tests/fixtures/maf_2d_checkpoint.py) into maf_2d(scale="tanh"),
+    built by its arguments; the default maf_2d (other depth and widths) refuses it with a clear error."""
+    from maf_2d_checkpoint import legacy_maf_2d
+
+    path = os.path.join(FIXTURES, "checkpoints_v1", "maf_2d.npz")
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        load_checkpoint(path, maf_2d(dtype=numpy.float64))
+    model = legacy_maf_2d(scale="tanh", last_init="zeros")
+    optimizer = Adam(model.params, model.grads, lr=1e-2)
+    extra = load_checkpoint(path, model, optimizer)
+    assert optimizer.t == 3
+    numpy.testing.assert_allclose(model.log_prob(extra["x"]), extra["log_prob"], rtol=1e-12, atol=0)

@@ -37,7 +37,7 @@ __all__ = ["DEMO_MODELS", "FIGURE_KINDS", "MODELS", "TEST_SEED", "add_parser", "
 # --model name -> (zoo builder, one-line description); every model has at most 40,000 parameters
 DEMO_MODELS = {
     "realnvp": ("realnvp_2d", "R2 (RealNVP, 8 affine couplings)"),
-    "maf": ("maf_2d", "MAF (8 affine autoregressive layers)"),
+    "maf": ("maf_2d", "MAF (16 affine autoregressive layers)"),
     "nsf": ("nsf_2d", "NSF (6 rational-quadratic spline couplings)"),
     "nsf_ar": ("nsf_ar_2d", "NSF-AR (autoregressive NSF: 5 spline MAF layers)"),
 }

@@ -43,8 +43,10 @@ class MaskedAutoregressive(Bijection):
         transformer: a ``flows.transformers`` object (its n_params outputs per variable).
         hidden: the MADE's hidden widths.
         order: the MADE's order ("natural", "reversed", "random" or degrees).
-        dtype, rng: parameter dtype and random generator; the MADE's last
-            layer starts at zero, so an affine or spline layer starts as the identity.
+        dtype, rng: parameter dtype and random generator.
+        last_init: init of the MADE's last layer (a ``Linear`` init): "zeros"
+            (default) starts an affine or spline layer as the identity;
+            "uniform" starts it as a random map near the identity.
 
     Shapes:
         x, z: (N, D); logdet: (N,).
@@ -63,12 +65,15 @@ class MaskedAutoregressive(Bijection):
 
     stateless = True  # MADE is a plain network: its caches are the only state
 
-    def __init__(self, features, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng):
+    def __init__(
+        self, features, transformer, hidden=(64, 64), order="natural", dtype=DEFAULT_DTYPE, *, rng, last_init="zeros"
+    ):
         super().__init__()
         if not isinstance(transformer, Transformer):
             raise TypeError(f"MaskedAutoregressive expects a Transformer; got {type(transformer).__name__}.")
         self.features = int(features)
-        self.made = self.add_child("made", MADE(features, hidden, transformer.n_params, order, dtype=dtype, rng=rng))
+        made = MADE(features, hidden, transformer.n_params, order, last_init=last_init, dtype=dtype, rng=rng)
+        self.made = self.add_child("made", made)
         self.transformer = self.add_child("transformer", transformer)
         self.sequence = [int(d) for d in self.made.degrees.argsort()]  # variables in the order, first to last
 

@@ -1,7 +1,7 @@
 """Autoregressive and spline flows for the 2D toys and the energy targets, each at most R2's size (40,000 parameters).
 
-    maf_2d      8 MAF layers (MADE 2 -> 64 -> 64 -> 4, affine transformer
-                s = tanh(s_raw)), orders natural and reversed in turn       36,896 parameters
+    maf_2d      16 MAF layers (MADE 2 -> 44 -> 44 -> 4, affine transformer
+                s = tanh(s_raw)), orders natural and reversed in turn       36,672 parameters
     nsf_ar_2d   5 MAF layers with the rational-quadratic spline (K = 8 bins
                 on [-5, 5], MADE 2 -> 64 -> 64 -> 46), orders in turn       36,710 parameters
     nsf_2d      6 spline couplings (layer k copies x[k % 2]; MLP
@@ -14,7 +14,15 @@
 Papamakarios et al. (2017), arXiv:1705.07057 (MAF); Durkan et al. (2019),
 arXiv:1906.04032 (neural spline flows: NSF-C is the coupling form, NSF-AR
 the autoregressive one); Kingma et al. (2016), arXiv:1606.04934 (IAF). All
-start as the identity (zero last layers). Base N(0, I2); forward = data -> latent.
+start as the identity (zero last layers; maf_2d's ``last_init`` can draw them
+instead). Base N(0, I2); forward = data -> latent.
+
+maf_2d(n_layers=8, hidden=(64, 64)) is the MAF of zuko 1.6's size (36,896
+parameters; with scale="softclip", last_init="uniform" it is zuko's
+``MAF(2, transforms=8)``). In 2D a MAF layer transforms one coordinate given
+the other, and the thin rings want more layers rather than wider ones: by
+R2's recipe the 16 narrower layers bring NLL - H on the rings from 0.427 to
+0.255 (mean of seeds 0-2; README, "Autoregressive and spline flows").
 """
 
 import numpy
@@ -39,16 +47,30 @@ def _check_layers(n_layers):
     return int(n_layers)
 
 
-def _autoregressive(cls, n_layers, transformer, hidden, dtype, seed, rng):
+def _autoregressive(cls, n_layers, transformer, hidden, dtype, seed, rng, **layer_options):
     rng = rng if rng is not None else make_rng(seed)
     orders = ("natural", "reversed")
-    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng=rng) for k in range(_check_layers(n_layers))]
+    n_layers = _check_layers(n_layers)
+    layers = [cls(2, transformer(), hidden, orders[k % 2], dtype, rng=rng, **layer_options) for k in range(n_layers)]
     return FlowModel(Flow(layers), StandardNormal((2,)))
 
 
-def maf_2d(n_layers=8, hidden=(64, 64), dtype=DEFAULT_DTYPE, seed=0, rng=None):
-    """MAF with affine transformers: ``n_layers`` MADE layers, orders natural and reversed in turn."""
-    return _autoregressive(MaskedAutoregressive, n_layers, Affine, hidden, dtype, seed, rng)
+def maf_2d(n_layers=16, hidden=(44, 44), scale="tanh", last_init="zeros", dtype=DEFAULT_DTYPE, seed=0, rng=None):
+    """MAF with affine transformers: ``n_layers`` MADE layers, orders natural and reversed in turn.
+
+    ``maf_2d(n_layers=8, hidden=(64, 64))`` is the 8-layer, 36,896-parameter
+    MAF: its checkpoints load into that (the default refuses them: other shapes).
+
+    ``scale`` is the affine transformer's log-scale function (``Affine``: "tanh",
+    "softclip", "exp"); ``last_init`` the MADEs' last-layer init ("zeros": the
+    flow starts as the identity). zuko 1.6's ``MAF(2, transforms=8)`` is
+    ``maf_2d(n_layers=8, hidden=(64, 64), scale="softclip", last_init="uniform")``.
+    """
+    if scale == "learnable":
+        raise ValueError("maf_2d's scale is 'tanh', 'softclip' or 'exp'; a learnable bound is not one of its options.")
+    return _autoregressive(
+        MaskedAutoregressive, n_layers, lambda: Affine(scale), hidden, dtype, seed, rng, last_init=last_init
+    )
 
 
 def nsf_ar_2d(

@@ -11,6 +11,7 @@ from minflow.flows.transformers import Affine, RationalQuadraticSpline
 
 TRANSFORMERS = {
     "affine": lambda: Affine(),
+    "affine-softclip": lambda: Affine("softclip", bound=1.0),
     "spline": lambda: RationalQuadraticSpline(n_bins=4, bound=3.0),
 }
 

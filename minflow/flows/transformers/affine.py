@@ -6,6 +6,8 @@ parameters (s_raw, t) = params[:, 0], params[:, 1]:
     s = scale_fn(s_raw)     "tanh":      s = tanh(s_raw)            |s| < 1 (R2, D8)
                             "learnable": s = scale * tanh(s_raw)    |s| < scale, scale learned
                             "exp":       s = s_raw                  unbounded
+                            "softclip":  s = s_raw / (1 + |s_raw| / bound)
+                                                                    |s| < bound, s ~ s_raw near 0 (MAF)
     forward:  y = x * exp(s) + t           log dy/dx = s
     inverse:  x = (y - t) * exp(-s)        log dx/dy = -s
 
@@ -13,15 +15,23 @@ Gradients (L any loss, dlogdet = dL/dlogdet):
     forward:  dx = dy exp(s),   dt = dy,   ds = dy x exp(s) + dlogdet
     inverse:  dy = dx exp(-s),  dt = -dy,  ds = -dx x - dlogdet      (dx/ds = -x)
     then ds_raw = ds * ds/ds_raw: 1 - tanh^2 ("tanh"), scale (1 - tanh^2) and
-    dscale = sum of ds tanh ("learnable"), 1 ("exp").
+    dscale = sum of ds tanh ("learnable"), 1 ("exp"), 1 / (1 + |s_raw| / bound)^2
+    ("softclip": with c = 1 + |s_raw| / bound, d(s_raw / c)/ds_raw = (c - |s_raw| / bound) / c^2).
+
+The soft clip lets one layer scale by up to exp(bound) (bound = log 1000
+by default: slopes between 1e-3 and 1e3) while it still keeps s finite; its
+slope is 1 at s_raw = 0 and falls off as 1/s_raw^2, far slower than tanh's.
 """
+
+import math
 
 from ...backend import DEFAULT_DTYPE, get_array_module, get_backend
 from .base import Transformer
 
-__all__ = ["SCALES", "Affine", "bounded_log_scale", "bounded_log_scale_backward"]
+__all__ = ["SCALES", "SOFTCLIP_BOUND", "Affine", "bounded_log_scale", "bounded_log_scale_backward"]
 
-SCALES = ("tanh", "learnable", "exp")
+SCALES = ("tanh", "learnable", "exp", "softclip")
+SOFTCLIP_BOUND = math.log(1e3)  # "softclip": |s| < log 1000, each layer's slope within (1e-3, 1e3)
 
 
 def bounded_log_scale(s_raw, scale=None):
@@ -49,8 +59,10 @@ class Affine(Transformer):
     """Elementwise affine map y = x * exp(s) + t with s = scale_fn(s_raw); two raw parameters per entry.
 
     Args:
-        scale: "tanh" (default), "learnable" (s = scale * tanh(s_raw)) or
-            "exp" (s = s_raw, unbounded; scale = exp(s_raw)).
+        scale: "tanh" (default), "learnable" (s = scale * tanh(s_raw)),
+            "exp" (s = s_raw, unbounded; scale = exp(s_raw)) or "softclip"
+            (s = s_raw / (1 + |s_raw| / bound)).
+        bound: the soft clip's bound on |s| (only with scale="softclip"; default log 1000).
         scale_shape: shape of the learnable ``scale`` parameter, broadcast
             against one sample's entries S: (Db,) for vectors, (C, 1, 1) per
             channel of images. Only with scale="learnable".
@@ -62,8 +74,8 @@ class Affine(Transformer):
 
     Caches:
         each direction keeps its x, s and the scale function's tanh(s_raw)
-        (for "tanh" s is that same array): the backward needs x (dy/ds =
-        x exp(s)), s and tanh (ds/ds_raw). exp(+-s) is recomputed from s, one
+        (for "tanh" s is that same array; for "softclip" 1 + |s_raw| / bound):
+        the backward needs x (dy/ds = x exp(s)), s and that array (ds/ds_raw). exp(+-s) is recomputed from s, one
         exp per entry for an array less.
 
     Reference:
@@ -72,10 +84,15 @@ class Affine(Transformer):
 
     n_params = 2
 
-    def __init__(self, scale="tanh", scale_shape=None, dtype=None, xp=None):
+    def __init__(self, scale="tanh", scale_shape=None, dtype=None, xp=None, bound=None):
         super().__init__()
         if scale not in SCALES:
             raise ValueError(f"Affine scale must be one of {SCALES}; got {scale!r}.")
+        if bound is not None and (scale != "softclip" or not bound > 0):
+            raise ValueError(
+                f"Affine bound is the positive bound of scale='softclip'; got bound={bound!r} with scale={scale!r}."
+            )
+        self.bound = float(bound if bound is not None else SOFTCLIP_BOUND) if scale == "softclip" else None
         if (scale == "learnable") != (scale_shape is not None):
             raise ValueError(
                 "Affine needs scale_shape exactly when scale='learnable' (the shape of the learned bound)."
@@ -89,12 +106,17 @@ class Affine(Transformer):
         """s = scale_fn(s_raw) and what its backward needs."""
         if self.scale == "exp":
             return s_raw, None
+        if self.scale == "softclip":
+            c = 1 + get_array_module(s_raw).abs(s_raw) / self.bound  # (N, *S), >= 1
+            return s_raw / c, c
         return bounded_log_scale(s_raw, self._own_params.get("scale"))
 
     def log_scale_backward(self, ds, cache):
         """ds_raw from ds; adds dL/dscale to the learnable scale's gradient."""
         if self.scale == "exp":
             return ds  # s = s_raw
+        if self.scale == "softclip":
+            return ds / (cache * cache)  # ds/ds_raw = 1 / c^2
         scale = self._own_params.get("scale")
         ds_raw, dscale = bounded_log_scale_backward(ds, cache, scale)
         if scale is not None:

@@ -1,4 +1,4 @@
-"""Affine (three scale functions) and additive transformers through the shared layer checks, on vectors and images."""
+"""Affine (four scale functions) and additive transformers through the shared layer checks, on vectors and images."""
 
 import numpy
 import pytest
@@ -21,9 +21,11 @@ def _make(build, shape, seed=0):
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (2, 3, 2, 2)])
-@pytest.mark.parametrize("scale", ["tanh", "exp", "learnable"])
+@pytest.mark.parametrize("scale", ["tanh", "exp", "learnable", "softclip", "softclip-0.3"])
 def test_affine_transformer_passes_all_checks(scale, shape, xp):
     def build(dtype):
+        if scale == "softclip-0.3":  # |s_raw| up to ~2 meets the clip's flat part, s near the bound
+            return Affine("softclip", bound=0.3)
         if scale != "learnable":
             return Affine(scale)
         return Affine("learnable", scale_shape=(shape[1],) + (1,) * (len(shape) - 2), dtype=dtype, xp=numpy)
@@ -46,8 +48,27 @@ def test_affine_transformer_formula_and_per_entry_logdet():
     numpy.testing.assert_allclose(logdet, numpy.tanh([[0.3, -0.2]]), rtol=1e-15)
 
 
+def test_softclip_log_scale_formula_bound_and_slope():
+    s_raw = numpy.array([[-1e6, -2.0, 0.0, 0.5, 1e6]])
+    params = numpy.stack([s_raw, numpy.zeros_like(s_raw)], axis=1)  # (1, 2, 5)
+    x = numpy.ones_like(s_raw)
+    transformer = Affine("softclip", bound=2.0)
+    y, logdet = transformer.forward(x, params)
+    expected = s_raw / (1 + numpy.abs(s_raw) / 2.0)  # [-2 + 4e-6, -1, 0, 0.4, 2 - 4e-6]
+    numpy.testing.assert_allclose(logdet, expected, rtol=1e-15)
+    numpy.testing.assert_allclose(y, numpy.exp(expected), rtol=1e-15)
+    assert numpy.all(numpy.abs(logdet) < 2.0)
+    _, dparams = transformer.backward(numpy.zeros_like(x), numpy.ones_like(x))  # dL/dlogdet = 1: ds_raw = ds/ds_raw
+    numpy.testing.assert_allclose(dparams[:, 0], 1 / (1 + numpy.abs(s_raw) / 2.0) ** 2, rtol=1e-15)
+    assert Affine("softclip").bound == pytest.approx(numpy.log(1e3))
+
+
 def test_affine_transformer_rejects_a_bad_scale_choice():
     with pytest.raises(ValueError, match="scale must be one of"):
         Affine("sigmoid")
     with pytest.raises(ValueError, match="scale_shape exactly when"):
         Affine("learnable")
+    with pytest.raises(ValueError, match="positive bound of scale='softclip'"):
+        Affine("softclip", bound=0.0)
+    with pytest.raises(ValueError, match="positive bound of scale='softclip'"):
+        Affine("tanh", bound=3.0)
