@@ -96,6 +96,17 @@ def add_training_args(parser, seed_help):
     parser.add_argument("--seed", type=int, default=0, metavar="N", help=f"{seed_help} (default: %(default)s)")
 
 
+def add_ode_steps_arg(parser, default, purpose):
+    """--ode-steps: RK4 steps of ``--model cfm`` from noise to data, for ``purpose``."""
+    parser.add_argument(
+        "--ode-steps",
+        type=positive_int,
+        default=default,
+        metavar="N",
+        help=f"--model cfm: RK4 steps from noise to data, {purpose} (default: %(default)s)",
+    )
+
+
 def add_output_args(parser, folder, json_name, figure_name):
     """--json (results), --out (the folder of the figure ``figure_name``), both under runs/``folder``/; --no-progress."""
     parser.add_argument("--json", default=os.path.join(RUNS, folder, json_name), help="results (default: %(default)s)")

@@ -29,7 +29,7 @@ from ..backend import make_rng
 from ..checkpoint import save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
 from ..metrics import dataset_nll
-from . import add_training_args, fit_toy, positive_int, write_json
+from . import add_ode_steps_arg, add_training_args, fit_toy, positive_int, write_json
 from .paths import RUNS, check_output_file, check_output_folder
 
 __all__ = ["DEMO_MODELS", "FIGURE_KINDS", "MODELS", "TEST_SEED", "add_parser", "evaluate_nll", "run"]
@@ -73,13 +73,7 @@ def add_parser(subparsers):
         + "; ".join(f"{k}: {v[1]}" for k, v in DEMO_MODELS.items())
         + "; cfm: a velocity field trained by flow matching (default: %(default)s)",
     )
-    parser.add_argument(
-        "--ode-steps",
-        type=positive_int,
-        default=64,
-        metavar="N",
-        help="--model cfm: RK4 steps from noise to data for the likelihood and samples (default: %(default)s)",
-    )
+    add_ode_steps_arg(parser, 64, "for the likelihood and samples")
     add_training_args(parser, seed_help="seed of the initial weights and the training stream")
     parser.add_argument(
         "--out", default=os.path.join(RUNS, "demo"), help="folder for the figures (default: %(default)s)"

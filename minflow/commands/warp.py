@@ -21,7 +21,7 @@ import os
 from ..backend import make_rng
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.toy2d import TOY_DENSITIES, get_toy
-from . import add_training_args, fit_toy, positive_int
+from . import add_ode_steps_arg, add_training_args, fit_toy, positive_int
 from .paths import RUNS, check_output_file, check_readable_file
 
 __all__ = ["add_parser", "run"]
@@ -47,13 +47,7 @@ def add_parser(subparsers):
         default="r2",
         help="r2: RealNVP, layer by layer; cfm: flow matching, along t (default: %(default)s)",
     )
-    parser.add_argument(
-        "--ode-steps",
-        type=positive_int,
-        default=48,
-        metavar="N",
-        help="--model cfm: RK4 steps from noise to data, one frame each (default: %(default)s)",
-    )
+    add_ode_steps_arg(parser, 48, "one frame each")
     add_training_args(parser, seed_help="seed of the weights, the training stream and the drawn points")
     parser.add_argument(
         "--frames",

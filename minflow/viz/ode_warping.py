@@ -16,7 +16,6 @@ from ..backend import make_rng, to_device, to_numpy
 from .style import (
     _GRID_COLOR,
     STYLE,
-    _as_box,
     _clean_panel,
     _finish,
     _model_module,
@@ -24,7 +23,7 @@ from .style import (
     _point_colours,
     _square_limits,
 )
-from .warping import _grid_lines
+from .warping import _draw_panel, _grid_lines, _latent_panel_box
 
 __all__ = ["animate_ode_warping", "plot_ode_warping"]
 
@@ -64,16 +63,12 @@ def plot_ode_warping(model, toy, path=None, n_panels=5, n_points=1500, n_lines=1
     z = to_numpy(model.base.sample(n_points, rng, numpy.float64))  # (P, 2)
     points, lines = _ode_states(model, z, _grid_lines(latent_box, n_lines), times, n_steps)
     colours = _point_colours(points[-1][:, 0], toy.box)
-    (lo, hi), _ = _as_box(latent_box)
     with matplotlib.rc_context(STYLE):
         fig = _new_figure(2.6 * n_panels, 3.2)
         axes = fig.subplots(1, n_panels, squeeze=False)[0]
         for ax, t, pts, lns in zip(axes, times, points, lines):
-            ax.add_collection(LineCollection(lns, colors=_GRID_COLOR, linewidths=0.6, alpha=0.8, zorder=1))
-            ax.scatter(pts[:, 0], pts[:, 1], s=3, c=colours, linewidths=0, zorder=2, rasterized=True)
-            ax.set_title(f"t = {t:.2f}", fontsize=14)
-            box = _as_box((lo - 0.15 * (hi - lo), hi + 0.15 * (hi - lo))) if t == 0 else _square_limits(pts)
-            _clean_panel(ax, box)
+            limits = _latent_panel_box(latent_box) if t == 0 else _square_limits(pts)
+            _draw_panel(ax, pts, lns, colours, f"t = {t:.2f}", limits)
         fig.suptitle(f"{toy.name}: noise (t = 0) to data (t = 1) along dx/dt = v(x, t)")
         fig.subplots_adjust(wspace=0.08, left=0.02, right=0.98, top=0.78, bottom=0.02)
     return _finish(fig, path)

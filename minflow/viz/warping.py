@@ -38,6 +38,20 @@ def _grid_lines(box, n_lines=11, n_vertices=120):
     return numpy.stack(vertical + horizontal)  # (2 * n_lines, V, 2)
 
 
+def _latent_panel_box(latent_box):
+    """The limits of a panel of base samples: ``latent_box`` and 15% more on each side."""
+    (lo, hi), _ = _as_box(latent_box)
+    return _as_box((lo - 0.15 * (hi - lo), hi + 0.15 * (hi - lo)))
+
+
+def _draw_panel(ax, points, lines, colours, title, limits):
+    """One panel: the grid lines (M, V, 2) under the points (P, 2), titled, within ``limits``."""
+    ax.add_collection(LineCollection(lines, colors=_GRID_COLOR, linewidths=0.6, alpha=0.8, zorder=1))
+    ax.scatter(points[:, 0], points[:, 1], s=3, c=colours, linewidths=0, zorder=2, rasterized=True)
+    ax.set_title(title, fontsize=14)
+    _clean_panel(ax, limits)
+
+
 def _push(model, points, lines, direction):
     """Points (P, 2) and grid lines (M, V, 2) through every layer, as host arrays.
 
@@ -98,24 +112,14 @@ def plot_warping(model, toy, path=None, n_points=1500, n_lines=11, seed=0, laten
             "latent → data\n(inverse)",
         ),
     ]
-    (lo, hi), _ = _as_box(latent_box)
-    fixed = {
-        (0, 0): data_limits,
-        (1, n_layers): data_limits,
-        (1, 0): _as_box((lo - 0.15 * (hi - lo), hi + 0.15 * (hi - lo))),
-    }
+    fixed = {(0, 0): data_limits, (1, n_layers): data_limits, (1, 0): _latent_panel_box(latent_box)}
     with matplotlib.rc_context(STYLE):
         fig = _new_figure(2.35 * (n_layers + 1), 5.6)
         axes = fig.subplots(2, n_layers + 1, squeeze=False)
         for row, (points, lines, colours, titles, label) in enumerate(rows):
             for col in range(n_layers + 1):
-                ax = axes[row, col]
-                ax.add_collection(LineCollection(lines[col], colors=_GRID_COLOR, linewidths=0.6, alpha=0.8, zorder=1))
-                ax.scatter(
-                    points[col][:, 0], points[col][:, 1], s=3, c=colours, linewidths=0, zorder=2, rasterized=True
-                )
-                ax.set_title(titles[col], fontsize=14)
-                _clean_panel(ax, fixed.get((row, col)) or _square_limits(points[col]))
+                limits = fixed.get((row, col)) or _square_limits(points[col])
+                _draw_panel(axes[row, col], points[col], lines[col], colours, titles[col], limits)
             axes[row, 0].set_ylabel(label, fontsize=14)
         fig.suptitle(
             f"{toy.name}: how the flow warps space, layer by layer (colour: horizontal position in data space)"
