@@ -56,6 +56,9 @@ __all__ = [
 EVAL_SEED = 0  # the 10 fixed dequantisation draws of every evaluation
 VAL_SEED = 0  # the validation split, the same whatever --seed
 N_EVAL_DRAWS = 10
+# settings that checkpoints of some runs lack, with the value those runs had: D8's affine transformer,
+# TarFlow's Adam at a constant learning rate without a moving average
+_ADDED_SETTINGS = {"transformer": "affine", "optimizer": "adam", "schedule": "constant", "warmup": 0, "schedule_epochs": None, "ema": None}
 FIGURES = ("d8_samples.png", "d8_reconstructions.png", "d8_interpolation.png", "d8_curves.png")
 _CONFIG_KEYS = (
     "seed", "batch_size", "lr", "weight_decay", "hidden", "blocks", "transformer", "val", "train_size", "eval_draws"
@@ -225,8 +228,8 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
     best_params = None
     if args.resume and os.path.exists(args.checkpoint):
         saved = read_checkpoint_meta(args.checkpoint).get("extra", {}).get("config") or {}
-        if "transformer" in config:  # D8: a config saved without the key is affine D8's
-            saved = {"transformer": "affine", **saved}
+        # a config saved before a setting existed ran with its default
+        saved = {**{k: v for k, v in _ADDED_SETTINGS.items() if k in config}, **saved}
         if saved != config:  # checked before the weights, whose shapes depend on the settings
             raise ValueError(
                 f"--resume: {args.checkpoint} was written with settings {saved}, "
