@@ -3,6 +3,7 @@
 import json
 
 import numpy
+import pytest
 
 from minflow.__main__ import main
 from minflow.commands.tarflow import FIGURES
@@ -93,8 +94,11 @@ def test_tarflow_recipe_resume_gives_the_uninterrupted_run(tmp_path, monkeypatch
     straight, _ = run_tarflow(tmp_path, "a", "--checkpoint", str(tmp_path / "a.npz"), *opts)
     fit_epochs = digits_command.fit_epochs
     with monkeypatch.context() as m:  # the same run, stopped after its second epoch
-        m.setattr(digits_command, "fit_epochs", lambda model, opt, images, epochs, *a, **k: fit_epochs(
-            model, opt, images, 2, *a, **k))
+        m.setattr(
+            digits_command,
+            "fit_epochs",
+            lambda model, opt, images, epochs, *a, **k: fit_epochs(model, opt, images, 2, *a, **k),
+        )
         stopped, _ = run_tarflow(tmp_path, "b", "--checkpoint", str(tmp_path / "b.npz"), *opts)
     assert stopped["epochs"] == 2
     resumed, _ = run_tarflow(tmp_path, "b", "--checkpoint", str(tmp_path / "b.npz"), "--resume", *opts)
@@ -131,7 +135,9 @@ def test_tarflow_resumes_a_checkpoint_written_without_the_recipe_settings(tmp_pa
         m.setattr(tarflow_command, "_CONFIG_KEYS", older)
         first, _ = run_tarflow(tmp_path, "r", "--epochs", "1", "--checkpoint", str(tmp_path / "old.npz"), *opts)
     assert "schedule" not in first["config"]
-    resumed, _ = run_tarflow(tmp_path, "r", "--epochs", "2", "--checkpoint", str(tmp_path / "old.npz"), "--resume", *opts)
+    resumed, _ = run_tarflow(
+        tmp_path, "r", "--epochs", "2", "--checkpoint", str(tmp_path / "old.npz"), "--resume", *opts
+    )
     assert resumed["test_bpd"] == straight["test_bpd"]
 
 
@@ -140,8 +146,28 @@ def test_tarflow_rejects_inconsistent_recipe_options(tmp_path, capsys):
         (["--warmup", "1"], "--warmup needs --schedule cosine"),
         (["--schedule", "cosine", "--warmup", "2"], "--warmup must be in"),
         (["--ema", "1.5"], "--ema must be a decay in"),
-        (["--ema", "0.9", "--val", "10"], "--ema cannot be combined with --val"),
     ]:
         code = main(["tarflow", *TINY, "--epochs", "2", "--train-size", "64", "--no-figures", *options])
         assert code == 2
         assert message in capsys.readouterr().err
+
+
+def test_tarflow_ema_with_val_keeps_the_average_that_was_evaluated(tmp_path):
+    """The best file holds the best epoch's average: evaluated again, it gives that epoch's test bpd."""
+    from minflow.checkpoint import load_checkpoint
+    from minflow.commands.digits import EVAL_SEED
+    from minflow.data.digits import N_LEVELS, load_digits
+    from minflow.zoo import evaluate_bpd, tarflow_digits
+
+    opts = ["--epochs", "3", "--train-size", "200", "--val", "60", "--ema", "0.9", "--no-figures"]
+    results, _ = run_tarflow(tmp_path, "v", *opts, "--checkpoint", str(tmp_path / "v.npz"))
+    epoch = results["best_epoch"]
+    assert epoch == 1 + int(numpy.argmin(results["val_bpd"]))
+    model = tarflow_digits(blocks=2, dim=8)
+    load_checkpoint(str(tmp_path / "v.best.npz"), model)
+    bpd = evaluate_bpd(model, load_digits("test"), N_LEVELS, 2, EVAL_SEED)["bpd"]
+    assert bpd == pytest.approx(results["test_bpd"][epoch - 1], rel=1e-6)
+    load_checkpoint(str(tmp_path / "v.npz"), model)  # the last trained weights, not averaged
+    assert evaluate_bpd(model, load_digits("test"), N_LEVELS, 2, EVAL_SEED)["bpd"] == pytest.approx(
+        results["final_test_bpd_without_ema"], rel=1e-6
+    )

@@ -4,7 +4,8 @@ The model is ``zoo.tarflow_digits`` (patches of --patch x --patch pixels,
 --blocks TarFlow blocks), trained by D8's recipe as the ``digits`` command
 (the same split, dequantisation, batches, evaluation with 10 fixed
 dequantisation draws, --val, --checkpoint and --resume; ``train_on_digits``),
-with Adam and no weight decay by default. After each epoch:
+with Adam and no weight decay by default, and the same recipe options
+(--optimizer, --schedule, --warmup, --ema; see ``commands.digits``). After each epoch:
 
     train_bpd: the epoch's mean training loss in bits per dimension (of the
                noisy images when --noise is given);
@@ -27,20 +28,20 @@ import time
 
 from ..backend import make_rng, to_numpy
 from ..data.digits import N_LEVELS
-from ..ema import EMA
-from ..optim import Adam, AdamW
-from ..schedule import WarmupCosine
 from ..zoo.d8 import D8_ALPHA, evaluate_bpd
 from ..zoo.noise import LogitNoise, noisy_bpd, sample_denoised
 from ..zoo.tarflow import tarflow_digits
 from . import positive_float, positive_int, write_json
 from .digits import (
     EVAL_SEED,
+    RECIPE_KEYS,
     add_epoch_args,
     check_image_paths,
     epoch_results,
     keep_freed_memory,
     load_digit_splits,
+    make_optimizer,
+    recipe_config,
     save_bpd_curves,
     train_on_digits,
 )
@@ -57,13 +58,10 @@ _CONFIG_KEYS = (
     "blocks",
     "dim",
     "noise",
-    "optimizer",
-    "schedule",
-    "warmup",
-    "ema",
     "val",
     "train_size",
     "eval_draws",
+    *RECIPE_KEYS,
 )
 
 
@@ -89,83 +87,28 @@ def add_parser(subparsers):
         metavar="SIGMA",
         help="Gaussian noise of std SIGMA in logit space on every training batch; denoised samples (e.g. 0.3)",
     )
-    parser.add_argument(
-        "--optimizer",
-        choices=("adam", "adamw"),
-        default="adam",
-        help="adam: --weight-decay is coupled L2 (as D8); adamw: decoupled weight decay (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--schedule",
-        choices=("constant", "cosine"),
-        default="constant",
-        help="learning rate: constant --lr, or linear warmup to --lr then cosine decay to 0 at the last epoch "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=0, metavar="EPOCHS", help="warmup epochs of --schedule cosine (default: 0)"
-    )
-    parser.add_argument(
-        "--ema",
-        type=float,
-        metavar="DECAY",
-        help="evaluate, sample and keep an exponential moving average of the weights (e.g. 0.999)",
-    )
     parser.set_defaults(run=run)
-
-
-def make_optimizer(args, model, steps_per_epoch):
-    """The optimizer of ``args``: Adam or AdamW, with the cosine schedule and the EMA wrapper if asked for."""
-    schedule = None
-    if args.schedule == "cosine":
-        if not 0 <= args.warmup < args.epochs:
-            raise ValueError(f"--warmup must be in [0, --epochs={args.epochs}) epochs; got {args.warmup}.")
-        schedule = WarmupCosine(args.epochs * steps_per_epoch, args.warmup * steps_per_epoch)
-    elif args.warmup:
-        raise ValueError("--warmup needs --schedule cosine (a constant learning rate has no warmup).")
-    cls = AdamW if args.optimizer == "adamw" else Adam
-    optimizer = cls(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay, schedule=schedule)
-    if args.ema is None:
-        return optimizer
-    if not 0.0 < args.ema < 1.0:
-        raise ValueError(f"--ema must be a decay in (0, 1), e.g. 0.999; got {args.ema}.")
-    return EMA(optimizer, args.ema)
 
 
 def run(args):
     check_image_paths(args, example="tarflow.npz")
-    if args.ema is not None and args.val:
-        raise ValueError("--ema cannot be combined with --val (the best validation epoch keeps the trained weights, "
-                         "not their average); drop one of them.")
     if args.dim % 4:
         raise ValueError(f"--dim must be a multiple of 4 (the Transformer's 4 heads); got {args.dim}.")
     keep_freed_memory()
     train_images, val_images, test_images, _ = load_digit_splits(args.train_size, args.val)
-    config = {key: getattr(args, key) for key in _CONFIG_KEYS}
-    # the cosine schedule spans --epochs: a resumed run must keep it, a constant rate may run on
-    config["schedule_epochs"] = args.epochs if args.schedule == "cosine" else None
+    config = recipe_config(args, _CONFIG_KEYS)
 
     model = tarflow_digits(patch=args.patch, blocks=args.blocks, dim=args.dim, seed=args.seed)
-    steps_per_epoch = -(-len(train_images) // args.batch_size)  # the last partial batch kept
-    optimizer = make_optimizer(args, model, steps_per_epoch)
+    optimizer = make_optimizer(args, model, len(train_images))
     augment = LogitNoise(D8_ALPHA, args.noise) if args.noise else None
 
     def evaluate(images):
-        if args.ema is None:
-            return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
-        with optimizer.averaged():
-            return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
+        return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
 
     history, state = train_on_digits(
         args, model, optimizer, config, train_images, val_images, test_images, evaluate, augment
     )
     results = epoch_results(history, state, config, model)
-    if args.ema is not None:  # the last iterate beside its average; the average goes on to the samples
-        results["final_test_bpd_without_ema"] = evaluate_bpd(model, test_images, N_LEVELS, args.eval_draws, EVAL_SEED)[
-            "bpd"
-        ]
-        for name, a in optimizer.average().items():
-            model.params[name][...] = a
     results["sample_64_seconds"] = sampling_seconds(model, 64, args.seed)
     if args.noise:
         results["noisy_test_bpd"] = noisy_bpd(model, test_images, args.noise, args.eval_draws, EVAL_SEED)
