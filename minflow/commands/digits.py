@@ -101,7 +101,12 @@ def add_epoch_args(parser, name, weight_decay):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and noise (default: 0)")
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default: %(default)s")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate, the peak of --schedule cosine (default: %(default)s)")
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=1e-3,
+        help="learning rate, the peak of --schedule cosine (default: %(default)s)",
+    )
     parser.add_argument(
         "--weight-decay",
         type=float,
