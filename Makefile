@@ -59,6 +59,8 @@ figures: $(STAMP)
 	$(MINFLOW) warp --dataset moons --out figures/warp_moons.gif
 	$(MINFLOW) figure3 --steps 10000 --seeds 0 1 2 --json figures/figure3.json --figure figures/figure3_energy.png
 	$(MINFLOW) digits --epochs 100 --json figures/d8_100.json --out figures --checkpoint runs/d8/d8.npz
+	$(MINFLOW) tarflow --epochs 100 --batch-size 16 --lr 1.5e-3 --optimizer adamw --weight-decay 0.1 --schedule cosine \
+		--warmup 2 --ema 0.9995 --json benchmarks/results/tarflow_recipe_adamw_b16.json --out figures
 	$(PY) benchmarks/tarflow_noise.py --json benchmarks/results/tarflow_noise_20ep.json --figure figures/tarflow_noise.png --sigmas 0 0.1 0.3 0.6
 	$(MINFLOW) glow-ablation --epochs 20 --json figures/glow_ablation.json --out figures
 	$(MINFLOW) glow-ablation --epochs 20 --seed 1 --json figures/glow_ablation_seed1.json --out runs/glow-ablation-seed1

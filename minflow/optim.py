@@ -7,16 +7,19 @@ never zero the gradients: call ``model.zero_grads()`` before each backward.
     Adam:  m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2
            theta -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
            (Kingma & Ba 2015, arXiv:1412.6980, Algorithm 1)
+    AdamW: theta -= lr * weight_decay * theta, then the Adam step on the plain gradient
+           (decoupled weight decay; Loshchilov & Hutter 2019, arXiv:1711.05101)
 
-Options shared by both: coupled L2 weight decay (g += weight_decay * theta,
-on every parameter) and clipping of the global gradient norm.
+Options shared by all: coupled L2 (SGD, Adam) weight decay (g += weight_decay * theta,
+on every parameter), clipping of the global gradient norm, and a learning-rate
+schedule (step t uses lr * schedule(t), e.g. ``schedule.WarmupCosine``).
 """
 
 import math
 
 from .backend import get_array_module
 
-__all__ = ["SGD", "Adam", "clip_grad_norm", "global_grad_norm"]
+__all__ = ["SGD", "Adam", "AdamW", "clip_grad_norm", "global_grad_norm"]
 
 
 def global_grad_norm(grads):
@@ -40,7 +43,7 @@ def clip_grad_norm(grads, max_norm):
 
 
 class _Optimizer:
-    def __init__(self, params, grads, lr, weight_decay=0.0, clip_norm=None):
+    def __init__(self, params, grads, lr, weight_decay=0.0, clip_norm=None, schedule=None):
         if params.keys() != grads.keys():
             raise ValueError("params and grads must have the same keys (pass model.params, model.grads).")
         if not lr > 0:
@@ -49,9 +52,16 @@ class _Optimizer:
             raise ValueError(f"weight_decay must be >= 0; got {weight_decay}.")
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None; got {clip_norm}.")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must be a function of the step t -> factor (or None); got {schedule!r}.")
         self.params, self.grads = params, grads
         self.lr, self.weight_decay, self.clip_norm = lr, weight_decay, clip_norm
+        self.schedule = schedule
         self.t = 0  # steps taken
+
+    def current_lr(self):
+        """The learning rate of step ``self.t``: lr * schedule(t), or lr without a schedule."""
+        return self.lr if self.schedule is None else self.lr * self.schedule(self.t)
 
     def _prepared_grads(self):
         """Clip the global gradient norm, then add coupled L2 decay (in place)."""
@@ -78,20 +88,22 @@ class SGD(_Optimizer):
         params, grads: dicts from ``model.params`` and ``model.grads``.
         lr: learning rate. momentum: 0 for plain SGD.
         weight_decay: coupled L2 coefficient. clip_norm: max global grad norm.
+        schedule: ``f(t) -> factor`` of lr at step t (``schedule.WarmupCosine``), or None.
     """
 
-    def __init__(self, params, grads, lr=1e-2, momentum=0.0, weight_decay=0.0, clip_norm=None):
-        super().__init__(params, grads, lr, weight_decay, clip_norm)
+    def __init__(self, params, grads, lr=1e-2, momentum=0.0, weight_decay=0.0, clip_norm=None, schedule=None):
+        super().__init__(params, grads, lr, weight_decay, clip_norm, schedule)
         self.momentum = momentum
         self.velocity = {k: get_array_module(p).zeros_like(p) for k, p in params.items()}
 
     def step(self):
         self.t += 1
+        lr = self.current_lr()
         for name, g in self._prepared_grads().items():
             v = self.velocity[name]
             v *= self.momentum
             v += g
-            self.params[name] -= self.lr * v
+            self.params[name] -= lr * v
 
     def state(self):
         out = {f"velocity.{k}": v for k, v in self.velocity.items()}
@@ -112,10 +124,13 @@ class Adam(_Optimizer):
         lr, betas, eps: as in the paper (defaults 1e-3, (0.9, 0.999), 1e-8).
         weight_decay: coupled L2 coefficient (added to the gradient).
         clip_norm: max global gradient norm, or None.
+        schedule: ``f(t) -> factor`` of lr at step t (``schedule.WarmupCosine``), or None.
     """
 
-    def __init__(self, params, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None):
-        super().__init__(params, grads, lr, weight_decay, clip_norm)
+    def __init__(
+        self, params, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip_norm=None, schedule=None
+    ):
+        super().__init__(params, grads, lr, weight_decay, clip_norm, schedule)
         self.beta1, self.beta2 = betas
         self.eps = eps
         # m and v of every parameter are views into one flat array each, so that a step updates the
@@ -143,7 +158,7 @@ class Adam(_Optimizer):
             return
         b1, b2 = self.beta1, self.beta2
         # fold both bias corrections into one step size (same update, fewer array ops)
-        step_size = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        step_size = self.current_lr() * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         eps_hat = self.eps * math.sqrt(1 - b2**self.t)
         xp = get_array_module(self._m_flat)
         grads = self._prepared_grads()
@@ -173,3 +188,29 @@ class Adam(_Optimizer):
             self.m[k][...] = state[f"m.{k}"]
             self.v[k][...] = state[f"v.{k}"]
         self.t = int(state["t"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019, arXiv:1711.05101).
+
+    Each step first shrinks every parameter, theta -= lr_t * weight_decay * theta,
+    then takes Adam's step on the gradient alone. Adam with coupled L2
+    divides the decay term by sqrt(v) like the gradient, so parameters with
+    large gradients are barely decayed; here every parameter shrinks at the
+    same rate. Arguments as ``Adam``; ``weight_decay`` is the decoupled
+    coefficient (typical values 1e-4 to 0.1).
+    """
+
+    def _prepared_grads(self):
+        """Clip the global gradient norm; the decay is not added to the gradient."""
+        if self.clip_norm is not None:
+            clip_grad_norm(self.grads, self.clip_norm)
+        return self.grads
+
+    def step(self):
+        if self.weight_decay:
+            factor = 1.0 if self.schedule is None else self.schedule(self.t + 1)  # the coming step's schedule
+            shrink = 1.0 - self.lr * factor * self.weight_decay
+            for p in self.params.values():
+                p *= shrink
+        super().step()

@@ -116,3 +116,16 @@ def test_digits_rejects_an_unknown_transformer(capsys):
         main(["digits", "--transformer", "additive"])
     assert err.value.code == 2
     assert "--transformer" in capsys.readouterr().err
+
+
+def test_digits_takes_the_training_recipe_options(tmp_path):
+    """D8 with the cosine schedule, AdamW and the moving average: the options reach the optimizer and the JSON."""
+    opts = ["--epochs", "2", "--train-size", "128", "--no-figures", "--eval-draws", "2"]
+    plain, _ = run_digits(tmp_path, "plain", *opts)
+    recipe, _ = run_digits(
+        tmp_path, "recipe", *opts, "--schedule", "cosine", "--warmup", "1", "--optimizer", "adamw", "--ema", "0.9"
+    )
+    assert recipe["config"]["schedule_epochs"] == 2 and recipe["config"]["optimizer"] == "adamw"
+    assert recipe["train_bpd"] != plain["train_bpd"]
+    assert recipe["final_test_bpd_without_ema"] != recipe["test_bpd"][-1]
+    assert "final_test_bpd_without_ema" not in plain

@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 from minflow.backend import to_device, to_numpy
-from minflow.optim import SGD, Adam, clip_grad_norm, global_grad_norm
+from minflow.optim import SGD, Adam, AdamW, clip_grad_norm, global_grad_norm
 
 N_STEPS = 5
 
@@ -143,3 +143,36 @@ def test_optimizer_rejects_bad_arguments():
         SGD(params, grads, weight_decay=-1)
     with pytest.raises(ValueError, match="clip_norm must be positive"):
         SGD(params, grads, clip_norm=0)
+
+
+@pytest.mark.parametrize("clip_norm", [None, 0.5])
+def test_adamw_shrinks_then_steps_on_the_plain_gradient(clip_norm, rng):
+    """AdamW = theta * (1 - lr * wd), then Adam's step without decay (Loshchilov & Hutter 2019, Algorithm 2)."""
+    params, grads, steps = problem(numpy, rng)
+    twin_params = {k: p.copy() for k, p in params.items()}
+    twin_grads = {k: numpy.zeros_like(p) for k, p in params.items()}
+    opt = AdamW(params, grads, lr=0.1, betas=(0.8, 0.99), weight_decay=0.3, clip_norm=clip_norm)
+    plain = Adam(twin_params, twin_grads, lr=0.1, betas=(0.8, 0.99), clip_norm=clip_norm)
+    for values in steps:
+        for k in grads:
+            grads[k][...] = values[k]
+            twin_grads[k][...] = values[k]
+            twin_params[k] *= 1 - 0.1 * 0.3  # the decoupled decay, then the same Adam step
+        opt.step()
+        plain.step()
+    for k in params:
+        numpy.testing.assert_allclose(params[k], twin_params[k], rtol=1e-12, err_msg=k)
+        numpy.testing.assert_array_equal(grads[k], twin_grads[k])  # the decay never touched the gradient
+
+
+def test_adamw_decay_follows_the_schedule(rng):
+    from minflow.schedule import WarmupCosine
+
+    schedule = WarmupCosine(4, 2, final=0.2)  # not symmetric: a step off by one changes the product
+    theta = rng.standard_normal(3)
+    params, grads = {"w": theta.copy()}, {"w": numpy.zeros(3)}  # zero gradient: only the decay moves theta
+    opt = AdamW(params, grads, lr=0.1, weight_decay=0.5, schedule=schedule)
+    for _ in range(4):
+        opt.step()
+    factor = numpy.prod([1 - 0.1 * 0.5 * schedule(t) for t in range(1, 5)])
+    numpy.testing.assert_allclose(params["w"], factor * theta, rtol=1e-12)

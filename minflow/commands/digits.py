@@ -16,12 +16,23 @@ and keeps the model of the best validation epoch (``<checkpoint>.best.npz``
 when ``--checkpoint`` is given) for the figures. ``--checkpoint`` is written
 after every epoch with the optimizer, the training generator's state and the
 history, so ``--resume`` continues exactly as an uninterrupted run of the same
-seed would have. Figures (``--out``): d8_samples.png (temperatures 1.0 and
-0.7), d8_reconstructions.png (test images, forward then inverse),
+seed would have.
+
+The training recipe can change (both image commands, ``make_optimizer``):
+``--optimizer adamw`` makes --weight-decay decoupled (``optim.AdamW``),
+``--schedule cosine --warmup E`` warms the learning rate up linearly over E
+epochs and decays it along a cosine to 0 at the last epoch
+(``schedule.WarmupCosine``), and ``--ema DECAY`` evaluates, keeps and draws
+from an exponential moving average of the weights (``ema.EMA``; the JSON's
+``final_test_bpd_without_ema`` is the last trained weights').
+
+Figures (``--out``): d8_samples.png (temperatures 1.0 and 0.7),
+d8_reconstructions.png (test images, forward then inverse),
 d8_interpolation.png (straight lines in latent space between test digits),
 d8_curves.png (bpd per epoch).
 """
 
+import contextlib
 import os
 import sys
 
@@ -30,8 +41,10 @@ import numpy
 from ..backend import make_rng, to_device, to_numpy
 from ..checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from ..data.digits import N_LEVELS, load_digits, train_val_split
+from ..ema import EMA
 from ..metrics import bits_per_dim
-from ..optim import Adam
+from ..optim import Adam, AdamW
+from ..schedule import WarmupCosine
 from ..train import fit_epochs, new_epoch_history
 from ..zoo.d8 import d8, evaluate_bpd
 from . import DeprecatedFlag, positive_float, positive_int, write_json
@@ -40,6 +53,7 @@ from .paths import RUNS, check_output_file, check_output_folder, check_readable_
 __all__ = [
     "EVAL_SEED",
     "FIGURES",
+    "RECIPE_KEYS",
     "VAL_SEED",
     "add_epoch_args",
     "add_parser",
@@ -47,7 +61,9 @@ __all__ = [
     "epoch_results",
     "keep_freed_memory",
     "load_digit_splits",
+    "make_optimizer",
     "nll_to_bpd",
+    "recipe_config",
     "run",
     "save_bpd_curves",
     "train_on_digits",
@@ -56,9 +72,16 @@ __all__ = [
 EVAL_SEED = 0  # the 10 fixed dequantisation draws of every evaluation
 VAL_SEED = 0  # the validation split, the same whatever --seed
 N_EVAL_DRAWS = 10
+# settings that checkpoints of some runs lack, with the value those runs had: D8's affine transformer;
+# Adam at a constant learning rate without a moving average
+_ADDED_SETTINGS = {
+    "transformer": "affine", "optimizer": "adam", "schedule": "constant", "warmup": 0, "schedule_epochs": None, "ema": None
+}  # fmt: skip
+RECIPE_KEYS = ("optimizer", "schedule", "warmup", "ema")  # the options of make_optimizer, in every command's config
 FIGURES = ("d8_samples.png", "d8_reconstructions.png", "d8_interpolation.png", "d8_curves.png")
 _CONFIG_KEYS = (
-    "seed", "batch_size", "lr", "weight_decay", "hidden", "blocks", "transformer", "val", "train_size", "eval_draws"
+    "seed", "batch_size", "lr", "weight_decay", "hidden", "blocks", "transformer", "val", "train_size", "eval_draws",
+    *RECIPE_KEYS,
 )  # fmt: skip
 
 
@@ -78,9 +101,39 @@ def add_epoch_args(parser, name, weight_decay):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and noise (default: 0)")
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default: %(default)s")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument(
-        "--weight-decay", type=float, default=weight_decay, help="coupled L2 on every parameter (default: %(default)s)"
+        "--lr",
+        type=positive_float,
+        default=1e-3,
+        help="learning rate, the peak of --schedule cosine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=weight_decay,
+        help="weight decay on every parameter, coupled L2 or decoupled by --optimizer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=("adam", "adamw"),
+        default="adam",
+        help="adam: --weight-decay is coupled L2; adamw: decoupled weight decay (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="learning rate: constant --lr, or linear warmup to --lr then cosine decay to 0 at the last epoch "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=0, metavar="EPOCHS", help="warmup epochs of --schedule cosine (default: 0)"
+    )
+    parser.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="evaluate, keep and draw from an exponential moving average of the weights (e.g. 0.998)",
     )
     parser.add_argument(
         "--train-size", type=positive_int, metavar="N", help="train on the first N training images only (quick runs)"
@@ -148,7 +201,35 @@ def nll_to_bpd(nll, d=64, n_levels=N_LEVELS):
 
 
 def _config(args):
-    return {key: getattr(args, key) for key in _CONFIG_KEYS}
+    return recipe_config(args, _CONFIG_KEYS)
+
+
+def recipe_config(args, keys):
+    """The settings a checkpoint keeps: ``keys`` of ``args``, and the span of a cosine schedule
+    (it spans --epochs, so a resumed run must keep them; a constant rate may run on)."""
+    config = {key: getattr(args, key) for key in keys}
+    config["schedule_epochs"] = args.epochs if args.schedule == "cosine" else None
+    return config
+
+
+def make_optimizer(args, model, n_train):
+    """The optimizer of ``args`` over ``model``: Adam or AdamW at --lr with --weight-decay, the cosine
+    schedule over --epochs of ``n_train`` images in batches of --batch-size, and the EMA wrapper."""
+    schedule = None
+    if args.schedule == "cosine":
+        if not 0 <= args.warmup < args.epochs:
+            raise ValueError(f"--warmup must be in [0, --epochs={args.epochs}) epochs; got {args.warmup}.")
+        steps_per_epoch = -(-n_train // args.batch_size)  # the last partial batch kept
+        schedule = WarmupCosine(args.epochs * steps_per_epoch, args.warmup * steps_per_epoch)
+    elif args.warmup:
+        raise ValueError("--warmup needs --schedule cosine (a constant learning rate has no warmup).")
+    cls = AdamW if args.optimizer == "adamw" else Adam
+    optimizer = cls(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay, schedule=schedule)
+    if args.ema is None:
+        return optimizer
+    if not 0.0 < args.ema < 1.0:
+        raise ValueError(f"--ema must be a decay in (0, 1), e.g. 0.998; got {args.ema}.")
+    return EMA(optimizer, args.ema)
 
 
 def _best_path(path):
@@ -194,7 +275,7 @@ def run(args):
     config = _config(args)
 
     model = d8(hidden=args.hidden, n_blocks=args.blocks, transformer=args.transformer, seed=args.seed)
-    optimizer = Adam(model.params, model.grads, lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = make_optimizer(args, model, len(train_images))
 
     def evaluate(images):
         return evaluate_bpd(model, images, N_LEVELS, args.eval_draws, EVAL_SEED)
@@ -217,16 +298,26 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
     best validation epoch's weights (``<checkpoint>.best.npz`` or a copy in
     memory). ``augment`` as ``train.train_epoch``'s.
 
+    With an ``EMA`` optimizer, ``evaluate`` (and the best epoch) sees the
+    average of the weights, the model ends holding the average, and
+    ``state["final_test_bpd_without_ema"]`` is the last trained weights' test bpd.
+
     Returns:
         (history, state) of ``fit_epochs``.
     """
     rng = numpy.random.default_rng(args.seed + 1)  # shuffling and dequantisation noise
+    averaged = optimizer.averaged if isinstance(optimizer, EMA) else contextlib.nullcontext
+
+    def evaluate_trained(images):
+        with averaged():
+            return evaluate(images)
+
     history, state = new_epoch_history()
     best_params = None
     if args.resume and os.path.exists(args.checkpoint):
         saved = read_checkpoint_meta(args.checkpoint).get("extra", {}).get("config") or {}
-        if "transformer" in config:  # D8: a config saved without the key is affine D8's
-            saved = {"transformer": "affine", **saved}
+        # a config saved before a setting existed ran with its default
+        saved = {**{k: v for k, v in _ADDED_SETTINGS.items() if k in config}, **saved}
         if saved != config:  # checked before the weights, whose shapes depend on the settings
             raise ValueError(
                 f"--resume: {args.checkpoint} was written with settings {saved}, "
@@ -241,10 +332,11 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
     def on_epoch(epoch, line, improved):
         nonlocal best_params
         if improved:
-            if args.checkpoint:
-                save_checkpoint(_best_path(args.checkpoint), model, extra={"epoch": epoch, "config": config})
-            else:
-                best_params = {k: p.copy() for k, p in model.params.items()}
+            with averaged():  # the weights that were evaluated
+                if args.checkpoint:
+                    save_checkpoint(_best_path(args.checkpoint), model, extra={"epoch": epoch, "config": config})
+                else:
+                    best_params = {k: p.copy() for k, p in model.params.items()}
         if args.checkpoint:
             extra = {"config": config, "rng": rng.bit_generator.state, "history": history, "state": state}
             save_checkpoint(args.checkpoint, model, optimizer, extra=extra)
@@ -261,7 +353,7 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
         rng,
         args.batch_size,
         N_LEVELS,
-        evaluate,
+        evaluate_trained,
         test_images,
         val_images,
         history,
@@ -271,6 +363,10 @@ def train_on_digits(args, model, optimizer, config, train_images, val_images, te
         augment=augment,
     )
 
+    if isinstance(optimizer, EMA):  # the last trained weights beside their average; the average goes on
+        state["final_test_bpd_without_ema"] = evaluate(test_images)["bpd"]
+        for name, a in optimizer.average().items():
+            model.params[name][...] = a
     if state["best_epoch"] is not None:  # the figures show the best validation epoch's model
         if best_params is not None:
             for k, p in model.params.items():
@@ -292,6 +388,8 @@ def epoch_results(history, state, config, model):
         "config": config,
         **history,
     }
+    if "final_test_bpd_without_ema" in state:
+        out["final_test_bpd_without_ema"] = state["final_test_bpd_without_ema"]
     if state["best_epoch"] is not None:
         out.update(best_epoch=state["best_epoch"], best_val_bpd=state["best_val_bpd"])
         out["best_test_bpd"] = history["test_bpd"][state["best_epoch"] - 1]
