@@ -49,6 +49,7 @@ from minflow.data.digits import N_LEVELS, load_digits
 from minflow.distributions import StandardNormal
 from minflow.flows import Flow, TarFlowBlock
 from minflow.model import FlowModel
+from minflow.nn import CausalTransformer
 from minflow.optim import Adam
 from minflow.train import fit_epochs, fit_samples, new_epoch_history
 from minflow.viz.images import show_images
@@ -117,7 +118,11 @@ def randomized(block, scale=0.3, seed=0):
 
 
 T, D = 6, 2
-block = randomized(TarFlowBlock(D, T, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)))
+block = randomized(
+    TarFlowBlock(
+        CausalTransformer(D, 2 * D, T, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
+    )
+)
 x = rng.standard_normal((1, T, D))
 J = jacobian(lambda v: block.forward(v)[0][0], x[0])
 _, logdet = block.forward(x)
@@ -166,7 +171,8 @@ def sample_toy(n, g):
 
 
 def toy_model(kind):
-    blk = kind(1, T_TOY, hidden=16, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
+    net = CausalTransformer(1, 2, T_TOY, hidden=16, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
+    blk = kind(net)  # the conditioner: D = 1 value per token in, mu and a out
     return FlowModel(Flow([blk]), StandardNormal((T_TOY, 1)))
 
 
@@ -383,7 +389,12 @@ def check_exercise_3(answer):
     if answer is None:
         print("Exercise 3: not attempted yet (replace None with your function).")
         return
-    blk = randomized(TarFlowBlock(2, 5, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0)), seed=3)
+    blk = randomized(
+        TarFlowBlock(
+            CausalTransformer(2, 4, 5, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=np.float64, rng=make_rng(0))
+        ),
+        seed=3,
+    )
     z = np.random.default_rng(5).standard_normal((3, 5, 2))
     exact, _ = blk.inverse(z)
     got = np.asarray(answer(blk, z, 5))

@@ -66,6 +66,7 @@ from minflow.flows import (
 )
 from minflow.flows.affine_coupling import ScaleHookCoupling
 from minflow.flows.image_additive_coupling import ImageAdditiveCoupling
+from minflow.nn import CausalTransformer
 
 F64 = numpy.float64
 HIDDEN_VECTORS = (6,)  # conditioner widths: small, the tests build many layers
@@ -275,7 +276,9 @@ def _patchify(shape, rng):
 
 def _tarflow_block(shape, rng):
     t, d = shape
-    layer = TarFlowBlock(d, t, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=F64, rng=_seed(rng))
+    layer = TarFlowBlock(
+        CausalTransformer(d, 2 * d, t, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=F64, rng=_seed(rng))
+    )
     return _randomize(layer, rng, scale=0.3), shape
 
 

@@ -20,7 +20,7 @@ formula ignores, and training would shrink exp(-alpha) for free ("exploit
 the log-det").
 """
 
-from ..backend import DEFAULT_DTYPE, get_array_module, zeros
+from ..backend import get_array_module, zeros
 from ..nn.causal_transformer import CausalTransformer
 from .base import Bijection
 
@@ -31,14 +31,12 @@ class TarFlowBlock(Bijection):
     """One TarFlow flow block: z_t = (x_t - mu(x_<t)) * exp(-alpha(x_<t)).
 
     Args:
-        features: D, values per token.
-        n_tokens: T.
-        hidden, depth, n_heads, mlp_ratio: the conditioner ``CausalTransformer``
-            (width K, Transformer blocks, heads, MLP ratio); its output
-            projection starts at zero, so the block starts as the identity.
+        net: the conditioner, a ``CausalTransformer`` from D to 2D values per
+            token over T tokens (mu, then a); built with ``out_init="zeros"``
+            the block starts as the identity. Its parameters are the block's
+            ``net.*``; the start token takes its dtype.
         alpha_bound: B in alpha = B tanh(a / B) (the scale of one block stays
             within exp(+-B); about the identity for |a| << B).
-        dtype, rng: parameter dtype and generator.
 
     Shapes:
         x, z: (N, T, D); logdet: (N,); start token ``start``: (D,).
@@ -64,27 +62,18 @@ class TarFlowBlock(Bijection):
 
     stateless = True  # the conditioner is a plain network: its caches (and key/value cache) are the only state
 
-    def __init__(
-        self,
-        features,
-        n_tokens,
-        hidden=64,
-        depth=2,
-        n_heads=4,
-        mlp_ratio=4,
-        alpha_bound=2.0,
-        dtype=DEFAULT_DTYPE,
-        *,
-        rng,
-    ):
+    def __init__(self, net, alpha_bound=2.0):
         super().__init__()
-        self.features, self.n_tokens, self.alpha_bound = int(features), int(n_tokens), float(alpha_bound)
-        self.net = self.add_child(
-            "net",
-            CausalTransformer(
-                features, 2 * features, n_tokens, hidden, depth, n_heads, mlp_ratio, "zeros", dtype=dtype, rng=rng
-            ),
-        )
+        if not isinstance(net, CausalTransformer):
+            raise TypeError(f"TarFlowBlock expects a CausalTransformer as its conditioner; got {type(net).__name__}.")
+        if net.out_features != 2 * net.in_features:
+            raise ValueError(
+                f"TarFlowBlock's conditioner must give 2D values per token (mu and a) for D = {net.in_features}; "
+                f"got out_features={net.out_features}. Build it as CausalTransformer(D, 2 * D, T, ...)."
+            )
+        self.features, self.n_tokens, self.alpha_bound = net.in_features, net.n_tokens, float(alpha_bound)
+        self.net = self.add_child("net", net)
+        dtype = self.net.params["head.W"].dtype
         self.add_param("start", zeros((self.features,), dtype))
 
     def _check(self, x, name):

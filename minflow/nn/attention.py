@@ -133,7 +133,9 @@ class CausalSelfAttention(Module):
         dpt = v @ do.transpose(0, 1, 3, 2)  # dP^T = v dO^T: (N, H, T, T)
         # dq, dk, dv are head views into one (N, T, 3K) array, which matmul fills in place: no concatenation
         dqkv = xp.empty((*dy.shape[:2], 3 * self.features), dtype=dy.dtype)  # (N, T, 3K)
-        dq, dk, dv = (_split_heads(dqkv[..., i * self.features : (i + 1) * self.features], self.n_heads) for i in range(3))
+        dq, dk, dv = (
+            _split_heads(dqkv[..., i * self.features : (i + 1) * self.features], self.n_heads) for i in range(3)
+        )
         xp.matmul(pt, do, out=dv)  # dv = P^T dO: (N, H, T, Dh)
         # P = softmax(S): dS = P * (dP - sum_j dP * P), zero where masked (P = 0)
         dpt -= xp.einsum("...ji,...ji->...i", dpt, pt)[..., None, :]

@@ -61,7 +61,7 @@ class CausalTransformer(Module):
         rng,
     ):
         super().__init__()
-        self.n_tokens = int(n_tokens)
+        self.in_features, self.out_features, self.n_tokens = int(in_features), int(out_features), int(n_tokens)
         self.embed = self.add_child("embed", Linear(in_features, hidden, dtype=dtype, rng=rng))
         self.pos = self.add_child("pos", PositionalEmbedding(n_tokens, hidden, dtype=dtype, rng=rng))
         self.blocks = [

@@ -46,7 +46,9 @@ class LayerNorm(Module):
 
     def forward(self, x):
         if x.shape[-1] != self.features:
-            raise ValueError(f"LayerNorm({self.features}) expects x of shape (..., {self.features}); got {tuple(x.shape)}.")
+            raise ValueError(
+                f"LayerNorm({self.features}) expects x of shape (..., {self.features}); got {tuple(x.shape)}."
+            )
         xp = get_array_module(x)
         # row sums by einsum: NumPy's .mean(axis=-1) over a short last axis goes one row at a time, several times slower
         mean = xp.einsum("...k->...", x)[..., None] / self.features  # (..., 1)

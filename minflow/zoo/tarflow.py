@@ -45,6 +45,7 @@ from ..flows.permutation import Reverse
 from ..flows.preprocessing import Logit
 from ..flows.tarflow import TarFlowBlock
 from ..model import FlowModel
+from ..nn.causal_transformer import CausalTransformer
 from .d8 import D8_ALPHA
 
 __all__ = ["TARFLOW_PARAMETERS", "tarflow_digits"]
@@ -96,5 +97,9 @@ def tarflow_digits(
     for i in range(int(blocks)):
         if i > 0:
             layers.append(Reverse(t))  # the next block reads the tokens in the opposite order
-        layers.append(TarFlowBlock(d, t, hidden, depth, n_heads, mlp_ratio, alpha_bound, dtype=dtype, rng=rng))
+        layers.append(
+            TarFlowBlock(
+                CausalTransformer(d, 2 * d, t, hidden, depth, n_heads, mlp_ratio, dtype=dtype, rng=rng), alpha_bound
+            )
+        )
     return FlowModel(Flow(layers), StandardNormal((t, d)), event_shape=(1, int(size), int(size)))

@@ -36,6 +36,7 @@ from minflow.flows import (
 )
 from minflow.flows.base import recompute_problem
 from minflow.model import FlowModel
+from minflow.nn import CausalTransformer
 
 F64 = numpy.float64
 SHAPES = {"vector": (3,), "image": (4, 4, 4), "tokens": (4, 3)}
@@ -63,7 +64,11 @@ def _neighbour(shape, rng):
             shape[0], checkerboard_mask(shape[1], shape[2]), hidden=3, n_blocks=1, dtype=F64, rng=make_rng(0)
         )
     elif len(shape) == 2:  # tokens (T, D)
-        layer = TarFlowBlock(shape[1], shape[0], hidden=4, depth=1, n_heads=1, mlp_ratio=1, dtype=F64, rng=make_rng(7))
+        layer = TarFlowBlock(
+            CausalTransformer(
+                shape[1], 2 * shape[1], shape[0], hidden=4, depth=1, n_heads=1, mlp_ratio=1, dtype=F64, rng=make_rng(7)
+            )
+        )
     else:
         layer = InvertibleLinearLU(shape[0], dtype=F64, rng=make_rng(0))
     for p in layer.params.values():

@@ -7,10 +7,15 @@ from helpers import assert_layer_passes_all_checks, randomize_params
 from minflow.backend import make_rng, to_device, to_numpy
 from minflow.flows import TarFlowBlock
 from minflow.gradcheck import brute_force_logdet, check_logdet
+from minflow.nn import CausalTransformer
 
 
 def make_block(dtype, features=2, n_tokens=4, scale=0.3):
-    block = TarFlowBlock(features, n_tokens, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0))
+    block = TarFlowBlock(
+        CausalTransformer(
+            features, 2 * features, n_tokens, hidden=8, depth=1, n_heads=2, mlp_ratio=2, dtype=dtype, rng=make_rng(0)
+        )
+    )
     return randomize_params(block, numpy.random.default_rng(1), scale=scale)
 
 
@@ -69,7 +74,9 @@ def test_tarflow_without_the_shift_breaks_the_triangle_and_the_logdet(rng, monke
 
 
 def test_tarflow_block_starts_as_the_identity(xp, rng):
-    block = TarFlowBlock(2, 4, hidden=8, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0)).to(xp)
+    block = TarFlowBlock(
+        CausalTransformer(2, 4, 4, hidden=8, depth=1, n_heads=2, dtype=numpy.float64, rng=make_rng(0))
+    ).to(xp)
     x = to_device(rng.standard_normal((3, 4, 2)), xp)
     z, logdet = block.forward(x)
     assert numpy.array_equal(to_numpy(z), to_numpy(x)) and not to_numpy(logdet).any()
@@ -102,8 +109,15 @@ def test_tarflow_inverse_backward_accumulates_onto_earlier_gradients(rng):
 
 
 def test_tarflow_rejects_images_and_wrong_token_shapes():
-    block = TarFlowBlock(4, 16, hidden=8, depth=1, n_heads=2, rng=make_rng(0))
+    block = TarFlowBlock(CausalTransformer(4, 8, 16, hidden=8, depth=1, n_heads=2, rng=make_rng(0)))
     with pytest.raises(ValueError, match=r"expects x of shape \(N, 16, 4\).*Patchify"):
         block.forward(numpy.zeros((2, 1, 8, 8), numpy.float32))
     with pytest.raises(ValueError, match=r"expects z of shape \(N, 16, 4\)"):
         block.inverse(numpy.zeros((2, 16, 3), numpy.float32))
+
+
+def test_tarflow_block_rejects_a_conditioner_of_the_wrong_width():
+    with pytest.raises(ValueError, match=r"CausalTransformer\(D, 2 \* D, T"):
+        TarFlowBlock(CausalTransformer(3, 3, 4, hidden=4, depth=1, n_heads=1, rng=make_rng(0)))
+    with pytest.raises(TypeError, match="CausalTransformer"):
+        TarFlowBlock(object())
