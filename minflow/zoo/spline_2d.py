@@ -22,7 +22,7 @@ parameters; with scale="softclip", last_init="uniform" it is zuko's
 ``MAF(2, transforms=8)``). In 2D a MAF layer transforms one coordinate given
 the other, and the thin rings want more layers rather than wider ones: by
 R2's recipe the 20 narrower layers bring NLL - H on the rings from 0.427 to
-0.228 and on the checkerboard from 0.169 to 0.107 (means of seeds 0-2;
+0.228 and on the checkerboard from 0.169 to 0.117 (means of seeds 0-2;
 README, "Autoregressive and spline flows"). ``maf_2d(n_layers=16,
 hidden=(44, 44))`` is the 16-layer, 36,672-parameter MAF and loads its
 checkpoints.
