@@ -53,7 +53,7 @@ def twin_of(name):
     import torch_spline_models as ts
 
     return {
-        "maf_2d": lambda: ts.TorchMAF2D(16, "affine", (44, 44)),
+        "maf_2d": lambda: ts.TorchMAF2D(20, "affine", (40, 40)),
         "nsf_ar_2d": lambda: ts.TorchMAF2D(5, "spline"),
         "nsf_2d": lambda: ts.TorchNSF2D(6),
     }[name]()

@@ -109,7 +109,7 @@ class _MADE(nn.Module):
 
 
 class TorchMAF2D(nn.Module):
-    """MAF on 2D data: ``transformer`` "affine" (maf_2d: 16 layers, (44, 44); ``scale`` "tanh" or
+    """MAF on 2D data: ``transformer`` "affine" (maf_2d: 20 layers, (40, 40); ``scale`` "tanh" or
     "softclip") or "spline" (nsf_ar_2d: 5 layers, K = 8, B = 5); ``last_init`` of the MADEs' last
     layers, "zeros" or "uniform"."""
 

@@ -237,7 +237,7 @@ print(f"IAF, D = {dim}: sampling {1e3 * iaf_sampling:.2f} ms, density {1e3 * iaf
       f"(density / sampling = {iaf_ratio:.1f})")  # fmt: skip
 
 # %% [markdown]
-# The 2D model `maf_2d` (16 layers, orders natural and reversed in turn) pays
+# The 2D model `maf_2d` (20 layers, orders natural and reversed in turn) pays
 # 2 passes per layer to sample, against one for the density:
 
 # %%

@@ -29,7 +29,7 @@ def twins():
 @pytest.mark.parametrize(
     "name, build, twin_args",
     [
-        ("maf_2d", maf_2d, ("maf", 16, "affine", (44, 44))),
+        ("maf_2d", maf_2d, ("maf", 20, "affine", (40, 40))),
         (
             "maf_2d softclip",
             lambda dtype: maf_2d(n_layers=8, hidden=(64, 64), scale="softclip", last_init="uniform", dtype=dtype),

@@ -44,3 +44,22 @@ def test_maf_2d_checkpoint_of_the_tanh_mafs_loads_with_the_same_log_prob():
     extra = load_checkpoint(path, model, optimizer)
     assert optimizer.t == 3
     numpy.testing.assert_allclose(model.log_prob(extra["x"]), extra["log_prob"], rtol=1e-12, atol=0)
+
+
+def test_maf_2d_checkpoint_of_the_16_layer_maf_loads_by_its_arguments_and_not_into_the_default(tmp_path):
+    """maf_2d(n_layers=16, hidden=(44, 44)) reloads its own checkpoint with the same log_prob; the default
+    maf_2d (20 layers of (40, 40)) refuses it with a clear error."""
+    from minflow.checkpoint import save_checkpoint
+
+    old = maf_2d(n_layers=16, hidden=(44, 44), dtype=numpy.float64, seed=3)
+    rng = numpy.random.default_rng(3)
+    for p in old.params.values():
+        p[...] += 0.1 * rng.standard_normal(p.shape)  # off the zero last layers: every weight matters
+    x = rng.standard_normal((6, 2))
+    path = str(tmp_path / "maf_2d_16.npz")
+    save_checkpoint(path, old, None, {"x": x})
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        load_checkpoint(path, maf_2d(dtype=numpy.float64))
+    model = maf_2d(n_layers=16, hidden=(44, 44), dtype=numpy.float64, seed=4)
+    load_checkpoint(path, model)
+    numpy.testing.assert_allclose(model.log_prob(x), old.log_prob(x), rtol=1e-12, atol=0)
