@@ -1,12 +1,13 @@
 """Step time of reverse KL: the spline IAF (``zoo.iaf_2d``) against planar K=32 (P2), timed interleaved.
 
-    python benchmarks/iaf_vs_planar_step.py [--pairs 200] [--also 2:32x32:8 4:32x32:8] [--json PATH]
+    python benchmarks/iaf_vs_planar_step.py [--pairs 200] [--also 2:32x32:8:5 4:32x32:8] [--json PATH]
 
 One step is ``model.reverse_kl_and_backward`` on a batch of 256 base samples
 (P2's recipe) plus an Adam update, on target U1. The models take turns, one
 step each, so a busy machine slows all alike; each ratio is the median of the
 per-round ratios to planar's step. ``--also`` adds IAFs of other sizes to the
-same rounds, each written layers:hidden:bins (hidden widths joined by "x").
+same rounds, each written layers:hidden:bins[:bound] (hidden widths joined
+by "x"; the bound defaults to ``iaf_2d``'s).
 On a loaded machine a step that loses the processor takes many times its
 cost in wall time; beside the wall-time ratio each model reports
 ``ratio_cpu``, the same median of per-round ratios of the thread's CPU time
@@ -30,24 +31,32 @@ from minflow.zoo import iaf_2d, planar_2d
 
 
 def iaf_config(text):
-    """ "layers:hidden:bins", e.g. "4:32x32:8" -> dict of ``iaf_2d`` arguments."""
+    """ "layers:hidden:bins[:bound]", e.g. "4:32x32:8" or "2:32x32:8:5" -> dict of ``iaf_2d`` arguments."""
     try:
-        layers, hidden, bins = text.split(":")
-        return {"n_layers": int(layers), "hidden": tuple(int(h) for h in hidden.split("x")), "n_bins": int(bins)}
+        layers, hidden, bins, *bound = text.split(":")
+        config = {"n_layers": int(layers), "hidden": tuple(int(h) for h in hidden.split("x")), "n_bins": int(bins)}
+        if len(bound) > 1:
+            raise ValueError
+        return {**config, "bound": float(bound[0])} if bound else config
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layers:hidden:bins such as 4:32x32:8; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected layers:hidden:bins[:bound] such as 4:32x32:8 or 2:32x32:8:5; got {text!r}"
+        ) from None
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=200)
-    parser.add_argument("--also", type=iaf_config, nargs="*", default=[], help="more IAF sizes, layers:hidden:bins")
+    parser.add_argument(
+        "--also", type=iaf_config, nargs="*", default=[], help="more IAF sizes, layers:hidden:bins[:bound]"
+    )
     parser.add_argument("--json", help="write the results as JSON here")
     args = parser.parse_args(argv)
     target = get_energy("U1")
     models = {"planar_32": planar_2d(32), "iaf_2d": iaf_2d()}
     for config in args.also:
-        models["iaf_2d({n_layers}, {hidden}, {n_bins})".format(**config)] = iaf_2d(**config)
+        name = "iaf_2d({n_layers}, {hidden}, {n_bins}".format(**config)
+        models[name + (", bound={bound:g})".format(**config) if "bound" in config else ")")] = iaf_2d(**config)
     runs = {}
     for name, model in models.items():
         optimizer = Adam(model.params, model.grads, lr=5e-3)

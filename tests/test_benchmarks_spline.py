@@ -59,3 +59,16 @@ def test_iaf_vs_planar_step_times_both_models(tmp_path):
     subprocess.run([sys.executable, script, "--pairs", "3", "--json", str(path)], check=True, capture_output=True)
     out = json.loads(path.read_text())
     assert out["pairs"] == 3 and out["iaf_2d_ms"] > 0 and out["planar_32_ms"] > 0 and out["ratio"] > 0
+
+
+def test_iaf_vs_planar_step_reads_an_optional_bound_and_refuses_other_forms():
+    import argparse
+
+    sys.path.insert(0, BENCHMARKS)
+    from iaf_vs_planar_step import iaf_config
+
+    assert iaf_config("4:32x32:8") == {"n_layers": 4, "hidden": (32, 32), "n_bins": 8}
+    assert iaf_config("2:24x24:6:5") == {"n_layers": 2, "hidden": (24, 24), "n_bins": 6, "bound": 5.0}
+    for bad in ("2:32x32", "2:32x32:8:5:1", "2:32x32:8:wide"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected layers:hidden:bins"):
+            iaf_config(bad)
