@@ -19,7 +19,7 @@ from ..backend import DEFAULT_DTYPE, to_device, to_numpy
 from ..data.energy import ENERGY_TARGETS, get_energy, grid_log_density, reverse_kl
 from ..zoo.p2 import P2_RECIPE, fit_reverse_kl, planar_2d, radial_2d
 from ..zoo.r2 import realnvp_2d
-from ..zoo.spline_2d import iaf_2d
+from ..zoo.spline_2d import IAF_BOUND, iaf_2d
 from . import DeprecatedFlag, add_command_parser, positive_float, positive_int, pyplot, save_pyplot_figure, write_json
 from .paths import RUNS, check_output_file
 
@@ -33,7 +33,7 @@ PLOT_CELLS = 200
 
 def build_model(flow, layers, seed=0, dtype=DEFAULT_DTYPE):
     """A FlowModel over N(0, I2): ``layers`` planar or radial layers, R2 with ``layers`` couplings,
-    or the spline IAF (``zoo.iaf_2d``) with ``layers`` autoregressive layers."""
+    or the spline IAF (``zoo.iaf_2d`` on [-IAF_BOUND, IAF_BOUND]) with ``layers`` autoregressive layers."""
     if flow == "planar":
         return planar_2d(layers, dtype=dtype, seed=seed)
     if flow == "radial":
@@ -41,7 +41,7 @@ def build_model(flow, layers, seed=0, dtype=DEFAULT_DTYPE):
     if flow == "realnvp":
         return realnvp_2d(n_layers=layers, dtype=dtype, seed=seed)
     if flow == "iaf":
-        return iaf_2d(n_layers=layers, dtype=dtype, seed=seed)
+        return iaf_2d(n_layers=layers, bound=IAF_BOUND, dtype=dtype, seed=seed)
     raise ValueError(f"Unknown flow {flow!r}; expected one of {FLOWS}.")
 
 

@@ -4,9 +4,11 @@ import numpy
 import pytest
 from helpers import randomize_params
 
+from minflow.commands.energy import build_model
 from minflow.data.energy import get_energy
 from minflow.gradcheck import brute_force_logdet, check_gradients
 from minflow.zoo import d8, iaf_2d, maf_2d, nsf_2d, nsf_ar_2d, realnvp_2d
+from minflow.zoo.spline_2d import IAF_BOUND
 
 F64 = numpy.float64
 BUILDERS = {"maf_2d": maf_2d, "nsf_2d": nsf_2d, "nsf_ar_2d": nsf_ar_2d, "iaf_2d": iaf_2d}
@@ -52,7 +54,9 @@ def test_iaf_2d_default_and_the_larger_iaf_of_the_readme_keep_their_sizes_and_ch
     from minflow.checkpoint import load_checkpoint, save_checkpoint
 
     assert iaf_2d().num_params() == 5_340 and len(iaf_2d().flow.layers) == 2
-    assert [layer.layer.transformer.bound for layer in iaf_2d().flow.layers] == [6.0, 6.0]
+    assert [layer.layer.transformer.bound for layer in iaf_2d().flow.layers] == [5.0, 5.0]  # as every earlier iaf_2d
+    energy_iaf = build_model("iaf", 2)
+    assert [layer.layer.transformer.bound for layer in energy_iaf.flow.layers] == [IAF_BOUND] * 2 == [6.0, 6.0]
     larger = iaf_2d(n_layers=4, hidden=(32, 32), n_bins=8, seed=1)
     assert larger.num_params() == 10_680
     save_checkpoint(tmp_path / "iaf4.npz", larger)
@@ -61,20 +65,20 @@ def test_iaf_2d_default_and_the_larger_iaf_of_the_readme_keep_their_sizes_and_ch
     assert all((model.params[k] == p).all() for k, p in larger.params.items())
 
 
-def test_a_checkpoint_of_the_iaf_on_minus_5_5_loads_into_iaf_2d_with_bound_5_and_gives_its_densities(tmp_path):
+def test_a_checkpoint_of_an_earlier_iaf_2d_loads_into_iaf_2d_and_gives_its_densities(tmp_path):
     from minflow.checkpoint import load_checkpoint, save_checkpoint
 
     x = numpy.random.default_rng(0).uniform(-5.5, 5.5, size=(64, 2))  # inside and outside [-5, 5]
     for n_layers in (2, 4):
-        trained = iaf_2d(n_layers, bound=5.0, dtype=F64, seed=1)
+        trained = iaf_2d(n_layers, bound=5.0, dtype=F64, seed=1)  # every iaf_2d before IAF_BOUND was on [-5, 5]
         randomize_params(trained, numpy.random.default_rng(1), scale=0.5)
         save_checkpoint(tmp_path / "iaf.npz", trained)
-        same, default = iaf_2d(n_layers, bound=5.0, dtype=F64, seed=2), iaf_2d(n_layers, dtype=F64, seed=2)
-        for model in (same, default):
+        default, wider = iaf_2d(n_layers, dtype=F64, seed=2), iaf_2d(n_layers, bound=IAF_BOUND, dtype=F64, seed=2)
+        for model in (default, wider):
             load_checkpoint(tmp_path / "iaf.npz", model)
-        numpy.testing.assert_array_equal(same.log_prob(x), trained.log_prob(x))
+        numpy.testing.assert_array_equal(default.log_prob(x), trained.log_prob(x))
         # the bound is no parameter: on [-6, 6] the same weights are another density
-        assert numpy.abs(default.log_prob(x) - trained.log_prob(x)).max() > 1e-2
+        assert numpy.abs(wider.log_prob(x) - trained.log_prob(x)).max() > 1e-2
 
 
 def test_iaf_2d_cycles_through_the_given_orders():
