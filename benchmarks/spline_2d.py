@@ -101,6 +101,32 @@ def speed(name, n_pairs=40):
     return out
 
 
+def gaps_over_seeds(datasets, names, seeds, test_samples, train_gap, label=""):
+    """NLL - H of each model on each toy and seed, printed as it comes.
+
+    ``train_gap(name, toy, seed, test)`` trains one model and returns its gap
+    on the test samples (``test_samples`` drawn with the demo's TEST_SEED).
+    Returns {dataset: {name: {"gaps": {seed: gap}, "mean": mean over seeds}}}.
+    """
+    results = {}
+    for dataset in datasets:
+        toy = get_toy(dataset)
+        test = toy.sample(test_samples, make_rng(TEST_SEED))
+        for name in names:
+            gaps = {}
+            for seed in seeds:
+                start = time.perf_counter()
+                gaps[seed] = train_gap(name, toy, seed, test)
+                took = time.perf_counter() - start
+                print(
+                    f"{dataset:<12} {label}{name:<10} seed {seed}: NLL - H = {gaps[seed]:.4f} ({took:.0f} s)",
+                    flush=True,
+                )
+            results.setdefault(dataset, {})[name] = {"gaps": gaps, "mean": statistics.mean(gaps.values())}
+            print(f"{dataset:<12} {label}{name:<10} mean {results[dataset][name]['mean']:.4f}", flush=True)
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("quality", "speed"))
@@ -114,21 +140,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = {}
     if args.what == "quality":
-        for dataset in args.datasets:
-            toy = get_toy(dataset)
-            test = toy.sample(args.test_samples, make_rng(TEST_SEED))
-            for name in args.models:
-                gaps = {}
-                for seed in args.seeds:
-                    start = time.perf_counter()
-                    gaps[seed] = gap(name, toy, seed, args.steps, test, args.options)
-                    print(
-                        f"{dataset:<12} {name:<10} seed {seed}: NLL - H = {gaps[seed]:.4f} "
-                        f"({time.perf_counter() - start:.0f} s)",
-                        flush=True,
-                    )
-                results.setdefault(dataset, {})[name] = {"gaps": gaps, "mean": statistics.mean(gaps.values())}
-                print(f"{dataset:<12} {name:<10} mean {results[dataset][name]['mean']:.4f}", flush=True)
+
+        def train_gap(name, toy, seed, test):
+            return gap(name, toy, seed, args.steps, test, args.options)
+
+        results = gaps_over_seeds(args.datasets, args.models, args.seeds, args.test_samples, train_gap)
     else:
         for name in args.models:
             results[name] = speed(name)

@@ -16,17 +16,16 @@ dependency like torch: ``pip install zuko==1.6.0``.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+from spline_2d import gaps_over_seeds
 
 from minflow.backend import make_rng
 from minflow.commands import write_json
-from minflow.commands.demo import TEST_SEED
-from minflow.data.toy2d import get_toy
 
 DATASETS = ("gaussians8", "checkerboard", "rings", "moons")
 MODELS = ("MAF", "NSF", "RealNVP")
@@ -72,22 +71,11 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results = {}
-    for dataset in args.datasets:
-        toy = get_toy(dataset)
-        test = toy.sample(args.test_samples, make_rng(TEST_SEED))
-        for name in args.models:
-            gaps = {}
-            for seed in args.seeds:
-                start = time.perf_counter()
-                gaps[seed] = gap(name, toy, seed, args.steps, test)
-                print(
-                    f"{dataset:<12} zuko {name:<8} seed {seed}: NLL - H = {gaps[seed]:.4f} "
-                    f"({time.perf_counter() - start:.0f} s)",
-                    flush=True,
-                )
-            results.setdefault(dataset, {})[name] = {"gaps": gaps, "mean": statistics.mean(gaps.values())}
-            print(f"{dataset:<12} zuko {name:<8} mean {results[dataset][name]['mean']:.4f}", flush=True)
+
+    def train_gap(name, toy, seed, test):
+        return gap(name, toy, seed, args.steps, test)
+
+    results = gaps_over_seeds(args.datasets, args.models, args.seeds, args.test_samples, train_gap, label="zuko ")
     if args.json:
         write_json(args.json, {"what": "zuko", "steps": args.steps, "results": results})
     return results
