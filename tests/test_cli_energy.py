@@ -70,3 +70,12 @@ def test_cli_figure3_writes_grid_table_and_json(tmp_path):
     assert len(table) == 4 and table[2].startswith("| U1 |") and "planar K=32" in table[0]
     image = matplotlib.image.imread(figure)
     assert image.shape[0] > 300 and image.shape[1] > image.shape[0]  # 2 rows x 6 columns
+
+
+def test_cli_energy_bound_sets_the_iaf_interval_and_is_refused_for_other_flows(tmp_path, capsys):
+    quick = ["--steps", "2", "--kl-samples", "100", "--no-figures", "--no-progress"]
+    out = tmp_path / "iaf.json"
+    assert main(["energy", "--flow", "iaf", "--bound", "5", *quick, "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["bound"] == 5.0
+    assert main(["energy", "--flow", "planar", "--bound", "5", *quick]) == 2
+    assert "--flow planar has no splines" in capsys.readouterr().err
