@@ -59,9 +59,10 @@ class _Optimizer:
         self.schedule = schedule
         self.t = 0  # steps taken
 
-    def current_lr(self):
-        """The learning rate of step ``self.t``: lr * schedule(t), or lr without a schedule."""
-        return self.lr if self.schedule is None else self.lr * self.schedule(self.t)
+    def current_lr(self, t=None):
+        """The learning rate of step t (default ``self.t``): lr * schedule(t), or lr without a schedule."""
+        t = self.t if t is None else t
+        return self.lr if self.schedule is None else self.lr * self.schedule(t)
 
     def _prepared_grads(self):
         """Clip the global gradient norm, then add coupled L2 decay (in place)."""
@@ -209,8 +210,7 @@ class AdamW(Adam):
 
     def step(self):
         if self.weight_decay:
-            factor = 1.0 if self.schedule is None else self.schedule(self.t + 1)  # the coming step's schedule
-            shrink = 1.0 - self.lr * factor * self.weight_decay
+            shrink = 1.0 - self.current_lr(self.t + 1) * self.weight_decay  # the coming step's learning rate
             for p in self.params.values():
                 p *= shrink
         super().step()

@@ -11,6 +11,7 @@ import matplotlib.image
 import pytest
 
 from minflow.__main__ import main
+from minflow.commands.energy import train_on_energy
 from minflow.commands.figure3 import COLUMNS
 from minflow.data.energy import LOG_Z
 
@@ -77,5 +78,7 @@ def test_cli_energy_bound_sets_the_iaf_interval_and_is_refused_for_other_flows(t
     out = tmp_path / "iaf.json"
     assert main(["energy", "--flow", "iaf", "--bound", "5", *quick, "--json", str(out)]) == 0
     assert json.loads(out.read_text())["bound"] == 5.0
+    model, _ = train_on_energy("U1", "iaf", 2, 2, kl_samples=100, progress=False, bound=5.0)
+    assert [layer.layer.transformer.bound for layer in model.flow.layers] == [5.0, 5.0]  # the model's, not a label
     assert main(["energy", "--flow", "planar", "--bound", "5", *quick]) == 2
     assert "--flow planar has no splines" in capsys.readouterr().err
