@@ -30,12 +30,25 @@ x_rows[r, c] * (dcols @ Wf2)[r, c] (bias aside), which is linear in Wf2 with
 gradient dcols^T @ x_rows. One gather of dy's receptive fields thus serves
 both products, and x, as cached, needs no im2col of its own.
 
+Two ways to compute one convolution. Gathering (im2col, above) copies
+K*K*C numbers per output pixel, then multiplies. Scattering multiplies
+first, every input pixel by every tap of the kernel, and then adds each
+tap's image into the output, shifted by the tap's offset (col2im):
+
+    taps[di, dj, o, n, a, b] = sum_c W[o, c, di, dj] x[n, c, a, b]     one product, K*K*O numbers per pixel
+    y[n, o, i, j] = b[o] + sum_{di, dj} taps[di, dj, o, n, i + di - P, j + dj - P]
+
+where a tap image shifted past the border adds nothing (the zero padding).
+The copies cost K*K*C numbers per pixel one way and K*K*O the other, so
+Conv2d gathers when C <= O and scatters when O < C (a conditioner's last
+convolution, 32 -> 2 channels in D8). The backward's dx is a convolution
+from O channels to C and makes the same choice the other way round: a
+conditioner's first convolution (1 -> 32 channels) scatters dy into dx and
+gathers x, 9 numbers per pixel, for dW = dy_rows^T @ im2col(x).
+
 Speed: three matrix products per training step (y, dW, dx) in float32 carry
-almost all the arithmetic; the gathers are one strided copy each (one in the
-forward pass, one in the backward), and no array is transposed between
-convolutions (see "Memory layout" below). On N = 64, C = O = 32, 8x8 this
-runs within about 1.5x of PyTorch's oneDNN convolution
-(``benchmarks/compare.py``).
+almost all the arithmetic; the gathers are one strided copy each, and no
+array is transposed between convolutions (see "Memory layout" below).
 
 Memory: ``cols`` holds K*K numbers per number of the array it is gathered
 from. So by default it is gathered 1/K^2 of the batch at a time (at least
@@ -51,7 +64,11 @@ pixels (at least one image) either: with C = 32, K = 3 in float32 its
 gather that writes it and the product that reads it. On a large batch
 that beats slices of a fraction of the batch, which spill to main memory:
 D8 samples 1,000 digits in 0.6 times their time (benchmarks/RESULTS.md).
-A training batch of 64 digits never reaches the cap.
+A training batch of 64 digits never reaches the cap. Scattering's ``taps``
+(K*K*O numbers per pixel, O < C), and the backward's gather of x where
+C < O (K*K*C per pixel, against dy's O), are made for as much of the batch
+as keeps them no larger than the array they come from: in D8, the whole
+batch, which is fastest for the many short passes of a scatter.
 """
 
 import math
@@ -59,7 +76,7 @@ import math
 from ..backend import DEFAULT_DTYPE, get_array_module, get_backend, uniform, zeros
 from .module import Module
 
-__all__ = ["CONV_INITS", "Conv2d", "im2col"]
+__all__ = ["CONV_INITS", "Conv2d", "im2col", "scatter_conv"]
 
 CONV_INITS = ("uniform", "zeros")
 MAX_GATHER_ROWS = 1024  # output pixels whose receptive fields are gathered at once, at most (see Memory)
@@ -94,6 +111,37 @@ def im2col(x, kernel_size):
     return windows.reshape(n * height * width, k * k * c)  # the one copy
 
 
+def scatter_conv(x, W, out):
+    """y = conv(x, W) without bias, by multiplying first and adding shifted tap images (col2im).
+
+    Args:
+        x: (N, C, H, W) array.
+        W: (O, C, K, K) kernel, odd K.
+        out: (O, N, H, W) array that receives y, channels first.
+
+    Returns:
+        y: (N, O, H, W), a view of ``out``,
+        y[n, o, i, j] = sum_{c, di, dj} W[o, c, di, dj] xpad[n, c, i + di, j + dj] (as ``Conv2d``).
+    """
+    n, c, height, width = x.shape
+    o, _, k, _ = W.shape
+    p = k // 2
+    W_taps = W.transpose(2, 3, 0, 1).reshape(k * k * o, c)  # ((di, dj, o), C)
+    x_channels = x.transpose(1, 0, 2, 3).reshape(c, n * height * width)  # (C, N*H*W), a view if channels-last
+    # taps[di, dj, o, n, a, b] = sum_c W[o, c, di, dj] x[n, c, a, b]: every input pixel times every tap
+    taps = (W_taps @ x_channels).reshape(k, k, o, n, height, width)
+    out[...] = taps[p, p]  # (O, N, H, W): the centre tap reaches every output pixel unshifted
+    for di in range(k):
+        for dj in range(k):
+            if (di, dj) == (p, p):
+                continue
+            a, b = di - p, dj - p  # y[i, j] += taps[di, dj][i + a, j + b], where i + a, j + b lie in the image
+            out[:, :, max(-a, 0) : height - max(a, 0), max(-b, 0) : width - max(b, 0)] += taps[
+                di, dj, :, :, max(a, 0) : height + min(a, 0), max(b, 0) : width + min(b, 0)
+            ]
+    return out.transpose(1, 0, 2, 3)  # (N, O, H, W)
+
+
 def channels_last_rows(x):
     """(N, C, H, W) -> (N*H*W, C) rows, one per pixel; no copy if x has channels-last memory."""
     n, c, height, width = x.shape
@@ -117,17 +165,18 @@ class Conv2d(Module):
         x: (N, C, H, W) -> y: (N, O, H, W); W: (O, C, K, K); b: (O,).
 
     Memory layout:
-        y and dx come back as (N, C, H, W)-shaped views of channels-last
-        memory, the layout the matrix products produce, with no transposing
-        copy. Elementwise operations keep that layout (NumPy's default
-        order "K"), so the next convolution's im2col and the gathers of dy
-        in the backward read contiguous memory; a reshape elsewhere copies
-        as needed.
+        y and dx come back as (N, C, H, W)-shaped views of the memory the
+        matrix products produce, with no transposing copy: channels-last
+        when gathered, channels-first when scattered (the y of a layer
+        with O < C, the dx of one with C < O). Elementwise operations keep
+        that layout (NumPy's default order "K"), so the next convolution's
+        im2col and the gathers of dy in the backward read contiguous
+        memory; a reshape elsewhere copies as needed.
 
     Caches:
         forward keeps x (N, C, H, W), which dW needs. Keeping ``cols``
         instead would hold K*K = 9 times more memory per layer until the
-        backward; the backward gathers only dy's receptive fields.
+        backward; the backward gathers dy's receptive fields (x's where C < O).
 
     Attributes:
         gather_fraction: the fraction of the batch whose receptive fields
@@ -175,20 +224,36 @@ class Conv2d(Module):
         step = max(1, min(int(n * fraction + 1e-9), MAX_GATHER_ROWS // pixels))
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
+    def _slices_within(self, n, source_channels, temporary_channels):
+        """Slices of the batch (at least one image each), the whole batch where it can.
+
+        A slice's temporary, temporary_channels numbers per pixel, holds no more numbers than the
+        source array's source_channels per pixel. Used where the temporary is K*K times the smaller
+        channel count (scatter's taps, the backward's gather of x): whole batches run fastest there.
+        """
+        step = max(1, int(n * min(1, source_channels / temporary_channels) + 1e-9))
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
     def forward(self, x):
         self._check_input(x)
         xp = get_array_module(x)
         n, _, height, width = x.shape
         W, b = self._own_params["W"], self._own_params["b"]
-        o, k = self.out_channels, self.kernel_size
+        c, o, k = self.in_channels, self.out_channels, self.kernel_size
+        self._save_cache("forward", x)
+        if o < c:  # scatter: K*K*O numbers per pixel, fewer than gathering's K*K*C
+            y_channels = xp.empty((o, n, height, width), dtype=x.dtype)  # (O, N, H, W)
+            for images in self._slices_within(n, c, k * k * o):  # taps: K*K*O numbers per pixel
+                scatter_conv(x[images], W, out=y_channels[:, images])
+                y_channels[:, images] += b[:, None, None, None]
+            return y_channels.transpose(1, 0, 2, 3)  # (N, O, H, W), channels-first memory
         W_rows = W.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*K*C), columns ordered (di, dj, c) like cols
         y_rows = xp.empty((n * height * width, o), dtype=x.dtype)  # (N*H*W, O)
         for images in self._batch_slices(n, height * width):
             rows = slice(images.start * height * width, images.stop * height * width)
-            # y_rows = cols @ W_rows^T, one batch slice of cols at a time
+            # y_rows = cols @ W_rows^T + b, one batch slice of cols at a time
             xp.matmul(im2col(x[images], k), W_rows.T, out=y_rows[rows])
-        y_rows += b
-        self._save_cache("forward", x)
+            y_rows[rows] += b
         return y_rows.reshape(n, height, width, o).transpose(0, 3, 1, 2)  # (N, O, H, W), channels-last memory
 
     def backward(self, dy):
@@ -197,6 +262,16 @@ class Conv2d(Module):
         n, o, height, width = dy.shape
         W = self._own_params["W"]
         c, k = self.in_channels, self.kernel_size
+        self._own_grads["b"] += xp.einsum("nohw->o", dy)  # (O,): y = ... + b[o] at every pixel of every image
+        if c < o:  # dx = conv(dy, Wf) from O channels to C: scatter, and gather x (K*K*C per pixel) for dW
+            W_flipped = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # Wf (C, O, K, K)
+            dW_rows = self._own_grads["W"].transpose(0, 2, 3, 1)  # (O, K, K, C), a view, (di, dj, c) like cols
+            dx_channels = xp.empty((c, n, height, width), dtype=dy.dtype)  # (C, N, H, W)
+            for images in self._slices_within(n, o, k * k * c):  # cols and taps: K*K*C numbers per pixel
+                dy_rows = channels_last_rows(dy[images])  # (rows, O)
+                dW_rows += (dy_rows.T @ im2col(x[images], k)).reshape(o, k, k, c)  # dW2 = dy_rows^T cols
+                scatter_conv(dy[images], W_flipped, out=dx_channels[:, images])
+            return dx_channels.transpose(1, 0, 2, 3)  # (N, C, H, W), channels-first memory
         # Wf2[(di, dj, o), c] = W[o, c, K-1-di, K-1-dj]: the flipped, transposed kernel as a matrix
         W_flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * o, c)  # (K*K*O, C)
         # dW[o, c, di, dj] = dWf2[(K-1-di, K-1-dj, o), c]: dWf2 is added into this flipped view of dW
@@ -208,5 +283,4 @@ class Conv2d(Module):
             xp.matmul(dcols, W_flipped, out=dx_rows[rows])  # dx = conv(dy, Wf)
             dW_flipped += (dcols.T @ channels_last_rows(x[images])).reshape(k, k, o, c)  # dWf2 = dcols^T x_rows
             del dcols  # freed before the next slice is gathered, so only one slice exists at a time
-        self._own_grads["b"] += dy.sum(axis=(0, 2, 3))  # (O,): y = ... + b[o] at every pixel of every image
         return dx_rows.reshape(n, height, width, c).transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last memory

@@ -1,11 +1,12 @@
-"""Tests for minflow/nn/conv2d.py: same-padded stride-1 convolution by im2col and one matrix product."""
+"""Tests for minflow/nn/conv2d.py: same-padded stride-1 convolution by gathering (im2col) or scattering (col2im)."""
 
 import numpy
 import pytest
 from helpers import assert_block_passes_all_checks, randomize_params
 
+import minflow.nn.conv2d as conv2d_module
 from minflow.backend import make_rng, to_device, to_numpy
-from minflow.nn.conv2d import MAX_GATHER_ROWS, Conv2d, im2col
+from minflow.nn.conv2d import MAX_GATHER_ROWS, Conv2d, im2col, scatter_conv
 
 
 def naive_conv(x, w, b):
@@ -30,23 +31,62 @@ def make_conv(c, o, k):
     return make
 
 
+# (C, O): gathers in the forward pass and scatters dx (C < O), scatters in the forward pass and
+# gathers dy (O < C), gathers both ways (C = O)
+CHANNELS = [(3, 4), (4, 3), (3, 3)]
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_conv2d_matches_naive_loops(k, xp, rng):
-    conv = make_conv(3, 4, k)(numpy.float64).to(xp)
-    x = rng.standard_normal((2, 3, 5, 6))  # H != W catches swapped axes
+def test_conv2d_matches_naive_loops(k, channels, xp, rng):
+    c, o = channels
+    conv = make_conv(c, o, k)(numpy.float64).to(xp)
+    x = rng.standard_normal((2, c, 5, 6))  # H != W catches swapped axes
     y = to_numpy(conv.forward(to_device(x, xp)))
     expected = naive_conv(x, to_numpy(conv.params["W"]), to_numpy(conv.params["b"]))
     numpy.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_conv2d_gradcheck(k, xp, rng):
+def test_conv2d_gradcheck(k, channels, xp, rng):
     # input, W and b by central differences in float64; float32 kept
-    assert_block_passes_all_checks(make_conv(3, 4, k), rng.standard_normal((2, 3, 5, 6)), xp)
+    c, o = channels
+    assert_block_passes_all_checks(make_conv(c, o, k), rng.standard_normal((2, c, 5, 6)), xp)
 
 
-def test_conv2d_gradcheck_single_channel_to_many(xp, rng):
-    assert_block_passes_all_checks(make_conv(1, 6, 3), rng.standard_normal((3, 1, 4, 4)), xp)
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_scatter_conv_matches_naive_loops_on_images_smaller_than_the_kernel(k, xp, rng):
+    # a 5x5 kernel on 2x3 images: some taps fall wholly outside the image and add nothing
+    x, w = rng.standard_normal((2, 4, 2, 3)), rng.standard_normal((3, 4, k, k))
+    out = xp.zeros((3, 2, 2, 3))
+    y = scatter_conv(to_device(x, xp), to_device(w, xp), out)
+    numpy.testing.assert_allclose(to_numpy(y), naive_conv(x, w, numpy.zeros(3)), rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_array_equal(to_numpy(out), to_numpy(y).transpose(1, 0, 2, 3))  # y is a view of out
+
+
+@pytest.mark.parametrize("channels", [(1, 6), (6, 1), (2, 32), (32, 2), (8, 8)])
+def test_conv2d_copies_k_squared_times_the_smaller_channel_count(channels, monkeypatch, rng):
+    # each temporary (a gather's cols: K*K*C_in per pixel; a scatter's taps: K*K*C_out per pixel)
+    # holds K*K*min(C, O) numbers per pixel, in the forward pass and in the backward
+    c, o = channels
+    copied = []
+
+    def counting_im2col(x, kernel_size):
+        copied.append(("gather", x.shape[1]))
+        return im2col(x, kernel_size)
+
+    def counting_scatter_conv(x, w, out):
+        copied.append(("scatter", w.shape[0]))
+        return scatter_conv(x, w, out)
+
+    monkeypatch.setattr(conv2d_module, "im2col", counting_im2col)
+    monkeypatch.setattr(conv2d_module, "scatter_conv", counting_scatter_conv)
+    conv = make_conv(c, o, 3)(numpy.float64)
+    conv.forward(rng.standard_normal((3, c, 4, 4)))
+    conv.backward(rng.standard_normal((3, o, 4, 4)))
+    assert {channels for _, channels in copied} == {min(c, o)}
+    assert {how for how, _ in copied} == ({"gather"} if c == o else {"gather", "scatter"})
 
 
 def test_im2col_layout(rng):
@@ -157,10 +197,36 @@ def test_conv2d_rejects_a_gather_fraction_outside_0_1(fraction):
         conv.forward(numpy.zeros((2, 1, 4, 4), numpy.float32))
 
 
-def test_conv2d_gradcheck_in_batch_slices(rng):
+@pytest.mark.parametrize("channels", CHANNELS)
+def test_conv2d_gradcheck_in_batch_slices(channels, rng):
+    c, o = channels
+
     def make(dtype):
-        conv = make_conv(3, 4, 3)(dtype)
+        conv = make_conv(c, o, 3)(dtype)
         conv.gather_fraction = 0.01  # one image per slice
         return conv
 
-    assert_block_passes_all_checks(make, rng.standard_normal((3, 3, 4, 4)))
+    assert_block_passes_all_checks(make, rng.standard_normal((3, c, 4, 4)))
+
+
+def test_conv2d_scatters_in_slices_no_larger_than_the_source_with_the_result_of_one_slice(rng):
+    # 4 -> 3 channels: taps hold 27 numbers per pixel, the source 4, so 4/27 of the batch at a time
+    conv = make_conv(4, 3, 3)(numpy.float64)
+    assert [s.stop - s.start for s in conv._slices_within(14, 4, 27)] == [2] * 7
+    assert [s.stop - s.start for s in conv._slices_within(5, 4, 27)] == [1] * 5
+    assert [s.stop - s.start for s in conv._slices_within(64, 32, 18)] == [64]  # D8's 32 -> 2: the whole batch
+    x, dy = rng.standard_normal((14, 4, 5, 6)), rng.standard_normal((14, 3, 5, 6))
+    w = conv.params["W"]
+    numpy.testing.assert_allclose(conv.forward(x), naive_conv(x, w, conv.params["b"]), rtol=1e-12, atol=1e-12)
+    dx = conv.backward(dy)
+    # dx = conv(dy, Wf), Wf[c, o, di, dj] = W[o, c, K-1-di, K-1-dj]; dW = sum of dy times x's receptive fields
+    dx_expected = naive_conv(dy, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), numpy.zeros(4))
+    xpad = numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dW_expected = numpy.stack(
+        [
+            [numpy.einsum("nohw,nchw->oc", dy, xpad[:, :, di : di + 5, dj : dj + 6]) for dj in range(3)]
+            for di in range(3)
+        ]
+    ).transpose(2, 3, 0, 1)
+    numpy.testing.assert_allclose(dx, dx_expected, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(conv.grads["W"], dW_expected, rtol=1e-12, atol=1e-12)
