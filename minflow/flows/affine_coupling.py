@@ -9,12 +9,14 @@ Direction: forward maps data x to latent z.
     inverse:  x_a = z_a,  x_b = (z_b - t) * exp(-s)
     log|det dz/dx| = sum_j s_j          (triangular Jacobian, diagonal exp(s))
 
-A ``Coupling`` (split, conditioner, transformer) whose conditioner stage ends
-in two hooks, where the log-scale is made from the net's output and where
+A ``Coupling`` (split, conditioner, transformer) whose conditioner stage can
+end in two hooks, where the log-scale is made from the net's output and where
 its gradient goes back into the net: ``_log_scale_and_shift`` and
 ``_through_conditioner``. A subclass that overrides the pair tries another
-scale function (lesson 08 compares four). The transformer is therefore the
-plain ``Affine("exp")``, y = x * exp(s) + t with s as given.
+scale function (lesson 08 compares four); the transformer is then the plain
+``Affine("exp")``, y = x * exp(s) + t with s as given. The default scale,
+s = tanh(s_raw) without a learnable bound, is ``Affine("tanh")``'s own: the
+transformer keeps tanh(s_raw) as s, one array, and the net's output is freed.
 """
 
 from ..backend import DEFAULT_DTYPE, get_array_module
@@ -23,9 +25,11 @@ from .transformers.affine import Affine, bounded_log_scale, bounded_log_scale_ba
 
 __all__ = ["AffineCoupling", "ScaleHookCoupling"]
 
+HOOKS = ("_log_scale_and_shift", "_through_conditioner")  # a subclass that overrides either runs both
+
 
 class ScaleHookCoupling(Coupling):
-    """A Coupling with an ``Affine("exp")`` transformer whose log-scale s the conditioner stage makes.
+    """A Coupling whose affine log-scale s = [scale *] tanh(s_raw), or a subclass's, the conditioner stage makes.
 
     Args:
         split, net, event_shape, hint: see ``Coupling``; the net returns
@@ -36,25 +40,33 @@ class ScaleHookCoupling(Coupling):
         dtype: its dtype.
 
     Caches:
-        per pass, tanh(s_raw) (the hooks' cache; ds/ds_raw needs it); the
-        transformer keeps x_b and s (see ``transformers.affine``).
+        with s = tanh(s_raw) (``Affine("tanh")``): the transformer's x_b and s.
+        With a learnable scale or a subclass's hooks (``Affine("exp")``):
+        per pass the hooks' cache (tanh(s_raw), which ds/ds_raw needs), and
+        the transformer's x_b and exp(s) (see ``transformers.affine``).
     """
 
     def __init__(self, split, net, n_transformed, scale_shape, dtype, event_shape, hint=""):
-        super().__init__(split, net, Affine("exp"), event_shape, hint)
-        self.fb = int(n_transformed)
         self.learnable_scale = scale_shape is not None
+        own_hooks = any(getattr(type(self), hook) is not getattr(ScaleHookCoupling, hook) for hook in HOOKS)
+        self.uses_hooks = self.learnable_scale or own_hooks
+        super().__init__(split, net, Affine("exp") if self.uses_hooks else Affine("tanh"), event_shape, hint)
+        self.fb = int(n_transformed)
         if self.learnable_scale:
             xp = get_array_module(next(iter(net.params.values())))
             self.add_param("scale", xp.ones(scale_shape, dtype=dtype))
 
     def _params(self, x_a):
+        if not self.uses_hooks:
+            return super()._params(x_a)  # [s_raw, t], a view of the net's output, for Affine("tanh")
         s, t, cache = self._log_scale_and_shift(x_a)
         return get_array_module(s).concatenate(
             [s[:, None], t[:, None]], axis=1
         ), cache  # (N, 2, Fb, ...), Affine("exp")'s
 
     def _params_backward(self, dparams, cache):
+        if not self.uses_hooks:
+            return super()._params_backward(dparams, cache)
         return self._through_conditioner(dparams[:, 0], dparams[:, 1], cache)
 
     def _log_scale_and_shift(self, x_a):

@@ -49,7 +49,7 @@ D8_N_LEVELS = 17
 D8_ALPHA = 0.05
 D8_TRANSFORMERS = ("affine", "spline")
 D8_SPLINE_BINS, D8_SPLINE_BOUND = 8, 4.0
-FIRST_SCALES_GATHER_FRACTION = 0.25  # of the batch, per im2col slice, before the factor-out (see d8)
+FIRST_SCALES_GATHER_FRACTION = 1.0  # the whole batch per im2col slice (up to MAX_GATHER_ROWS), before the factor-out
 
 
 def d8(
@@ -107,8 +107,8 @@ def d8(
     # A training step's activation memory peaks where the forward pass turns into the backward,
     # in the last scale (the couplings inside the factor-out), while every other layer still holds
     # its caches: those convolutions keep Conv2d's lean default slices. The earlier layers run with
-    # fewer activations held, so they gather a quarter of the batch at once: fewer, larger matrix
-    # products, a faster step at the same peak (benchmarks/RESULTS.md).
+    # fewer activations held, so they gather the whole batch at once (up to Conv2d's MAX_GATHER_ROWS
+    # output pixels): fewer, larger matrix products, a faster step at the same peak (benchmarks/RESULTS.md).
     for layer in layers:
         for module in layer.modules():
             if isinstance(module, Conv2d):

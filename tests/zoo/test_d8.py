@@ -41,12 +41,14 @@ def test_d8_layers_follow_the_conventions():
     assert len(split.inner) == 4
 
 
-def test_d8_convolutions_gather_a_quarter_of_the_batch_before_the_last_scale():
+def test_d8_convolutions_gather_the_whole_batch_before_the_last_scale():
     # the last scale runs at the step's memory peak and keeps Conv2d's lean default (1/K^2 of the batch)
     flow = d8().flow
     convs = [[m for m in layer.modules() if isinstance(m, Conv2d)] for layer in flow.layers]
     assert [len(c) for c in convs] == [0, 6, 6, 6, 0, 6, 6, 6, 24]  # 6 per conditioner, 4 conditioners inside
-    assert all(c.gather_fraction == 0.25 for layer in convs[:-1] for c in layer)
+    assert all(c.gather_fraction == 1.0 for layer in convs[:-1] for c in layer)
+    assert [s.stop - s.start for s in convs[1][1]._batch_slices(64, 64)] == [16] * 4  # 8x8: 1,024 pixels a slice
+    assert [s.stop - s.start for s in convs[5][1]._batch_slices(64, 16)] == [64]  # 4x4: one slice
     assert all(c.gather_fraction is None for c in convs[-1])
     assert [s.stop - s.start for s in convs[-1][0]._batch_slices(64)] == [7] * 9 + [1]
 

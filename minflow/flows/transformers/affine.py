@@ -76,7 +76,8 @@ class Affine(Transformer):
         each direction keeps its x, s and the scale function's tanh(s_raw)
         (for "tanh" s is that same array; for "softclip" 1 + |s_raw| / bound):
         the backward needs x (dy/ds = x exp(s)), s and that array (ds/ds_raw). exp(+-s) is recomputed from s, one
-        exp per entry for an array less.
+        exp per entry for an array less. For "exp", s is a view of params,
+        which would keep t alive too: that direction keeps exp(+-s) instead.
 
     Reference:
         Dinh et al. (2016), "Density estimation using Real NVP", section 3.
@@ -126,29 +127,32 @@ class Affine(Transformer):
     def forward(self, x, params):
         self.check_params(x, params)
         s, cache = self.log_scale(params[:, 0])  # (N, *S)
-        y = x * get_array_module(x).exp(s) + params[:, 1]
-        self._save_cache("forward", (x, s, cache))
+        exp_s = get_array_module(x).exp(s)
+        y = x * exp_s + params[:, 1]
+        self._save_cache("forward", (x, exp_s if self.scale == "exp" else s, cache))
         return y, s
 
     def inverse(self, y, params):
         self.check_params(y, params)
         s, cache = self.log_scale(params[:, 0])
-        x = (y - params[:, 1]) * get_array_module(y).exp(-s)
-        self._save_cache("inverse", (x, s, cache))
+        exp_minus_s = get_array_module(y).exp(-s)
+        x = (y - params[:, 1]) * exp_minus_s
+        self._save_cache("inverse", (x, exp_minus_s if self.scale == "exp" else s, cache))
         return x, -s
 
     def backward(self, dy, dlogdet):
-        x, s, cache = self._take_cache("forward", "backward")
-        exp_s = get_array_module(x).exp(s)
+        x, s_or_exp_s, cache = self._take_cache("forward", "backward")
+        exp_s = s_or_exp_s if self.scale == "exp" else get_array_module(x).exp(s_or_exp_s)
         # y = x * exp(s) + t, logdet = s
         dx = dy * exp_s
         ds = dy * x * exp_s + dlogdet
         return dx, self._stack(self.log_scale_backward(ds, cache), dy)  # dt = dy
 
     def inverse_backward(self, dx, dlogdet):
-        x, s, cache = self._take_cache("inverse", "inverse_backward")
+        x, s_or_exp_minus_s, cache = self._take_cache("inverse", "inverse_backward")
+        exp_minus_s = s_or_exp_minus_s if self.scale == "exp" else get_array_module(x).exp(-s_or_exp_minus_s)
         # x = (y - t) * exp(-s), logdet = -s
-        dy = dx * get_array_module(x).exp(-s)
+        dy = dx * exp_minus_s
         ds = -dx * x - dlogdet  # dx/ds = -x
         return dy, self._stack(self.log_scale_backward(ds, cache), -dy)  # dt = -dy
 
