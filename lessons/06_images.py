@@ -53,7 +53,7 @@ from minflow.flows.image_masks import channel_mask, checkerboard_mask
 from minflow.flows.preprocessing import Logit, dequantize
 from minflow.flows.squeeze import Squeeze, squeeze
 from minflow.gradcheck import brute_force_logdet, check_module_gradients, gradcheck
-from minflow.nn.conv2d import Conv2d, im2col
+from minflow.nn.conv2d import Conv2d, im2col, scatter_conv
 from minflow.optim import Adam
 from minflow.zoo.d8 import D8_PARAMETERS, d8, evaluate_bpd
 
@@ -236,6 +236,26 @@ print(f"cols {cols.shape}; im2col product vs Conv2d.forward: {conv_diff:.1e}")
 conv_report = check_module_gradients(conv, x_conv)
 print(conv_report)
 assert conv_diff < 1e-12 and conv_report.ok
+
+# %% [markdown]
+# **Gather or scatter.** im2col copies $9C$ numbers per output pixel before
+# multiplying. The same sum can be taken the other way round: multiply every
+# input pixel by every tap of the kernel first (one product giving $9O$ numbers
+# per pixel), then add each tap's image into the output, shifted by the tap's
+# offset; what shifts past the border is dropped, which is the zero padding.
+# A conditioner's last convolution maps 32 channels to 2, so scattering copies
+# $9 \cdot 2$ numbers per pixel where gathering copies $9 \cdot 32$: `Conv2d`
+# copies the side with fewer channels, in the forward pass and in the backward.
+
+# %%
+x_wide = rng.standard_normal((2, 8, 5, 5))  # C = 8 channels in
+w_narrow = rng.standard_normal((2, 8, 3, 3))  # O = 2 channels out
+cols_wide = im2col(x_wide, 3)  # (N*H*W, 9*C) = (50, 72)
+y_gather = (cols_wide @ w_narrow.transpose(0, 2, 3, 1).reshape(2, -1).T).reshape(2, 5, 5, 2).transpose(0, 3, 1, 2)
+y_scatter = scatter_conv(x_wide, w_narrow, out=np.empty((2, 2, 5, 5)))  # taps: (9*O, N*H*W) = (18, 50)
+scatter_diff = np.abs(y_gather - y_scatter).max()
+print(f"gather copies {cols_wide.size} numbers, scatter {9 * 2 * 50}; largest difference {scatter_diff:.1e}")
+assert scatter_diff < 1e-12
 
 # %% [markdown]
 # ## 4. Squeeze and factor-out: the multi-scale architecture
