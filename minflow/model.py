@@ -189,8 +189,8 @@ class FlowModel(Module):
         xp = get_array_module(z)
         # rows are independent samples: the inverse may run on a chunk of them at a time (see sample_chunk)
         chunk = n if self.sample_chunk is None else cpu_chunk(z, self.sample_chunk)
-        x = xp.concatenate([self.flow.inverse(z[i : i + chunk])[0] for i in range(0, n, chunk)])
-        self.flow.release_caches()  # no backward through sample (sample_and_log_prob keeps what one needs)
+        # no backward through sample (sample_and_log_prob keeps what one needs): no layer keeps a cache
+        x = xp.concatenate([self.flow.inverse_without_caches(z[i : i + chunk])[0] for i in range(0, n, chunk)])
         if not bool(xp.isfinite(x).all()):
             diagnosis = diagnose_sampling(self, z)
             raise NonFiniteError(
@@ -303,14 +303,14 @@ class FlowModel(Module):
     @property
     def dtype(self):
         """The parameters' dtype (float32 to train, float64 to check); new samples default to it."""
-        params = self.params
-        return next(iter(params.values())).dtype if params else DEFAULT_DTYPE
+        first = self.first_param()
+        return first.dtype if first is not None else DEFAULT_DTYPE
 
     @property
     def xp(self):
         """The array module (NumPy or CuPy) the parameters live on; make data and noise there."""
-        params = self.params
-        return get_array_module(next(iter(params.values()))) if params else get_backend()
+        first = self.first_param()
+        return get_array_module(first) if first is not None else get_backend()
 
     # -- helpers -------------------------------------------------------------
 

@@ -65,6 +65,19 @@ class Module:
         """dict name -> array, same keys and shapes as ``params``."""
         return self._gather("_own_grads", "grads")
 
+    def first_param(self):
+        """The first array of ``params`` (this module's own first, then its children's in order), or None.
+
+        The same array as ``next(iter(self.params.values()))``, without building the dict (for a dtype or device).
+        """
+        for value in self._own_params.values():
+            return value
+        for child in self._children.values():
+            value = child.first_param()
+            if value is not None:
+                return value
+        return None
+
     def _gather(self, own, attribute):
         out = dict(getattr(self, own))
         for child_name, child in self._children.items():
@@ -75,7 +88,7 @@ class Module:
     def zero_grads(self):
         """Set every gradient to zero (in place)."""
         for g in self._own_grads.values():
-            g[...] = 0
+            g.fill(0)
         for child in self._children.values():
             child.zero_grads()
 
