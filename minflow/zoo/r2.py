@@ -39,5 +39,5 @@ def realnvp_2d(n_layers=8, hidden=(64, 64), learnable_scale=False, dtype=DEFAULT
         copies = numpy.arange(2) == k % 2  # copy coordinate k % 2, transform the other
         layers.append(AffineCoupling(2, copies, hidden=hidden, learnable_scale=learnable_scale, dtype=dtype, rng=rng))
     model = FlowModel(Flow(layers), StandardNormal((2,)))
-    model.sample_chunk = 2048  # sampling on a CPU: (2048, 64) activations stay in cache (see FlowModel)
+    model.sample_chunk = 1024  # sampling on a CPU: (1024, 64) activations stay in cache (see FlowModel)
     return model
