@@ -53,7 +53,7 @@ class FlowModel(Module):
             (default): all at once. A wide conditioner on many rows samples
             faster in chunks whose activations stay in the CPU's cache between
             elementwise passes (``zoo.realnvp_2d`` sets 1,024: 10^4 points in
-            about 0.8x the time); a stack of many cheap layers (P2) would pay
+            about 0.9x the time); a stack of many cheap layers (P2) would pay
             its fixed per-call cost once per chunk. The samples are the same.
     """
 
