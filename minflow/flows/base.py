@@ -93,16 +93,6 @@ class Bijection(Module):
     def inverse_backward(self, dx, dlogdet):
         raise NotImplementedError
 
-    def inverse_without_caches(self, z):
-        """``inverse(z)`` where no backward follows (sampling): the same (x, logdet), no cache kept afterwards.
-
-        ``Flow`` drops each layer's caches as soon as that layer has run, so
-        the next layer's arrays reuse memory that is still in the CPU's cache.
-        """
-        out = self.inverse(z)
-        self.release_caches()
-        return out
-
     # -- memory by inversion ---------------------------------------------------
 
     def recompute_error(self, direction):

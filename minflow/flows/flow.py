@@ -104,13 +104,6 @@ class Flow(Bijection):
             self._save_cache("inverse", z)
         return z, logdet
 
-    def inverse_without_caches(self, z):
-        logdet = 0.0
-        for layer in reversed(self.layers):
-            z, layer_logdet = layer.inverse_without_caches(z)  # its caches are gone: its activations are free
-            logdet = logdet + layer_logdet
-        return z, logdet
-
     def backward(self, dz, dlogdet):
         # forward was: x -> layer 0 -> ... -> layer L-1 -> z; undo from the top.
         if self.recompute:
