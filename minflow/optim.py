@@ -173,7 +173,7 @@ class Adam(_Optimizer):
         v *= b2
         g *= g  # g^2, in the copy
         v += (1 - b2) * g
-        del g  # freed before the update's two (P,) arrays exist
+        del g  # freed before the denominator's (P,) array exists
         update = xp.multiply(m, step_size, out=self._update_flat)  # (P,)
         denominator = xp.sqrt(v)
         denominator += eps_hat
