@@ -29,8 +29,9 @@ def no_caches():
 
     Each layer's activations are then freed as soon as the next layer has
     read them, so on a CPU the next arrays reuse memory still in its cache
-    (R2's 10^4 samples in about 0.92x the time of keeping them). A backward of such a pass
-    finds no cache and says so.
+    (R2's 10^4 samples in about 0.92x the time of keeping them). A backward
+    of such a pass finds no cache and says so. The switch holds for the
+    whole process (minflow runs its passes in one thread).
     """
     global _keep_caches
     before = _keep_caches
