@@ -9,7 +9,8 @@ optax Adam with the hyperparameters of reference-problems.md section 3) and
 a jitted sampler. For each model it reports the median seconds per training
 step and per sampling call (10^4 points for r2 and p2, 10^3 images for d8),
 timed interleaved (one call of each implementation in turn, after warm-up,
-so that a busy neighbour slows all alike), and the ratios minflow / JAX and
+so that a busy neighbour slows all alike; in a random order each round,
+so that none always follows the same one), and the ratios minflow / JAX and
 minflow / PyTorch as the median of the per-round ratios, of wall time and
 of CPU time (the process's CPU seconds per call, all its threads: on a
 machine loaded by other work a call waits for a core, which inflates its
@@ -36,6 +37,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 import argparse
 import importlib
+import random
 import statistics
 import sys
 import time
@@ -175,18 +177,29 @@ def timed(fn, *args):
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _shuffled(names, rng):
+    """``names`` in a fresh random order: round after round, each runs after each of the others alike."""
+    order = list(names)
+    rng.shuffle(order)
+    return order
+
+
 def interleaved(cases, n_warmup, n_repeats, sample_n, n_sample_repeats):
     """{name: {"step": [(wall, cpu)], "sample": [(wall, cpu)]}}, one entry per timed round."""
     times = {name: {"step": [], "sample": []} for name in cases}
+    names, rng = list(cases), random.Random(0)
     for i in range(n_warmup + n_repeats):
-        for name, (make_batch, step, _) in cases.items():
+        # a random order each round, so that no implementation always runs right after the same one (on this
+        # 2-core machine minflow's P2 step ran about 10% slower right after JAX's or PyTorch's than after its own)
+        for name in _shuffled(names, rng):
+            make_batch, step, _ = cases[name]
             batch = make_batch()  # outside the timer
             t = timed(step, batch)
             if i >= n_warmup:
                 times[name]["step"].append(t)
     for i in range(2 + n_sample_repeats):
-        for name, (_, _, sample) in cases.items():
-            t = timed(sample, sample_n)
+        for name in _shuffled(names, rng):
+            t = timed(cases[name][2], sample_n)
             if i >= 2:  # the first two draws are warm-up (and JAX's compilation)
                 times[name]["sample"].append(t)
     return times

@@ -78,12 +78,16 @@ def reverse_kl_and_gradient(x, log_q, energy):
 
     Args:
         x: (N, ...) samples drawn through the inverse pass; log_q: (N,) their log q.
-        energy: has ``energy(x)`` -> (N,) U(x) and ``grad(x)`` -> dU/dx.
+        energy: has ``energy(x)`` -> (N,) U(x) and ``grad(x)`` -> dU/dx, or
+            ``energy_and_grad(x)`` -> both, which is used where it exists.
 
     Returns:
         (L as a 0-d array, dL/dx (N, ...), dL/dlog_q (N,)); KL(q || p) = L + ln Z.
     """
     xp = get_array_module(log_q)
     n = x.shape[0]
-    u = energy.energy(x)  # (N,)
-    return (log_q + u).mean(), energy.grad(x) / n, xp.full(n, 1.0 / n, dtype=log_q.dtype)
+    if hasattr(energy, "energy_and_grad"):  # an EnergyTarget evaluates its potential once for both
+        u, du = energy.energy_and_grad(x)  # (N,), (N, ...)
+    else:
+        u, du = energy.energy(x), energy.grad(x)
+    return (log_q + u).mean(), du / n, xp.full(n, 1.0 / n, dtype=log_q.dtype)

@@ -28,7 +28,7 @@ from .backend import DEFAULT_DTYPE, cpu_chunk, get_array_module, get_backend, ma
 from .checks import check_positive_float, check_positive_int
 from .diagnostics import NonFiniteError, diagnose_nll, diagnose_sampling
 from .flows.base import Bijection
-from .nn.module import Module
+from .nn.module import Module, no_caches
 
 __all__ = ["FlowModel"]
 
@@ -50,11 +50,11 @@ class FlowModel(Module):
             can be re-run layer by layer (``diagnostics.diagnose_last_batch``):
             ``("nll", x)`` or ``("reverse_kl", z0, energy)``; None before.
         sample_chunk: rows per inverse pass of ``sample`` on a CPU; None
-            (default): all at once. A wide conditioner on many rows samples
+            (default): all at once. A wide conditioner on many rows can sample
             faster in chunks whose activations stay in the CPU's cache between
-            elementwise passes (``zoo.realnvp_2d`` sets 1,024: 10^4 points in
-            about 0.8x the time); a stack of many cheap layers (P2) would pay
-            its fixed per-call cost once per chunk. The samples are the same.
+            elementwise passes (``zoo.realnvp_2d`` sets 1,024 rows); each chunk
+            pays the flow's fixed per-call cost again, so a stack of many cheap
+            layers (P2) is best run all at once. The samples are the same.
     """
 
     sample_chunk = None
@@ -189,8 +189,9 @@ class FlowModel(Module):
         xp = get_array_module(z)
         # rows are independent samples: the inverse may run on a chunk of them at a time (see sample_chunk)
         chunk = n if self.sample_chunk is None else cpu_chunk(z, self.sample_chunk)
-        x = xp.concatenate([self.flow.inverse(z[i : i + chunk])[0] for i in range(0, n, chunk)])
-        self.flow.release_caches()  # no backward through sample (sample_and_log_prob keeps what one needs)
+        with no_caches():  # no backward through sample (sample_and_log_prob keeps what one needs)
+            x = xp.concatenate([self.flow.inverse(z[i : i + chunk])[0] for i in range(0, n, chunk)])
+        self.flow.release_caches()  # and none an earlier pass left
         if not bool(xp.isfinite(x).all()):
             diagnosis = diagnose_sampling(self, z)
             raise NonFiniteError(
@@ -303,14 +304,14 @@ class FlowModel(Module):
     @property
     def dtype(self):
         """The parameters' dtype (float32 to train, float64 to check); new samples default to it."""
-        params = self.params
-        return next(iter(params.values())).dtype if params else DEFAULT_DTYPE
+        first = self.first_param()
+        return first.dtype if first is not None else DEFAULT_DTYPE
 
     @property
     def xp(self):
         """The array module (NumPy or CuPy) the parameters live on; make data and noise there."""
-        params = self.params
-        return get_array_module(next(iter(params.values()))) if params else get_backend()
+        first = self.first_param()
+        return get_array_module(first) if first is not None else get_backend()
 
     # -- helpers -------------------------------------------------------------
 

@@ -161,9 +161,13 @@ class EnergyTarget:
 
     def grad(self, z):
         """d(U + wall)/dz, shape (N, 2), written out by hand."""
+        return self.energy_and_grad(z)[1]
+
+    def energy_and_grad(self, z):
+        """``energy(z)`` (N,) and ``grad(z)`` (N, 2) from one evaluation of the potential."""
         xp = get_array_module(z)
-        _, du1, du2 = self._parts(z)
-        return xp.stack([du1, du2], axis=1)
+        u, du1, du2 = self._parts(z)
+        return u, xp.stack([du1, du2], axis=1)
 
     def log_prob(self, z):
         """The normalised log-density -U(z) - wall(z) - ln Z, shape (N,)."""

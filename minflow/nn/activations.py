@@ -32,7 +32,9 @@ class ReLU(Module):
 
     def backward(self, dy):
         y = self._take_cache("forward", "backward")
-        return dy * (y > 0)
+        dx = (y > 0).astype(dy.dtype)  # dy/dx = 1[x > 0], as y > 0 exactly where x > 0
+        dx *= dy  # dL/dx = dL/dy dy/dx, in place: the products of dy * (y > 0), without its mixed-type loop
+        return dx
 
 
 class LeakyReLU(Module):
