@@ -1,10 +1,4 @@
-"""Typical wrong answers to the exercises of lessons/05_glow_layers.py.
-
-For each exercise k, a list of Python expressions evaluated in the lesson's
-kernel after a fast run (its imports and variables exist there);
-tests/test_lessons.py checks that check_exercise_k rejects each of them with
-an AssertionError that explains what is wrong.
-"""
+"""Typical wrong answers to the exercises of lessons/05_glow_layers.py: Python expressions that check_exercise_k must reject (tests/test_lessons.py)."""
 
 WRONG_ANSWERS = {
     1: [
