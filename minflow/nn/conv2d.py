@@ -142,6 +142,12 @@ def scatter_conv(x, W, out):
     return out.transpose(1, 0, 2, 3)  # (N, O, H, W)
 
 
+def slices_of(n, step):
+    """Consecutive slices of ``step`` images (at least one; the last may be shorter) covering a batch of n."""
+    step = max(1, step)
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
 def channels_last_rows(x):
     """(N, C, H, W) -> (N*H*W, C) rows, one per pixel; no copy if x has channels-last memory."""
     n, c, height, width = x.shape
@@ -221,8 +227,7 @@ class Conv2d(Module):
         if not 0 < fraction <= 1:
             raise ValueError(f"Conv2d gather_fraction must be in (0, 1] (None: 1/K^2); got {fraction!r}.")
         # + 1e-9: 100 * 0.29 is 28.999999999999996 in floats
-        step = max(1, min(int(n * fraction + 1e-9), MAX_GATHER_ROWS // pixels))
-        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+        return slices_of(n, min(int(n * fraction + 1e-9), MAX_GATHER_ROWS // pixels))
 
     def _slices_within(self, n, source_channels, temporary_channels):
         """Slices of the batch (at least one image each), the whole batch where it can.
@@ -231,8 +236,7 @@ class Conv2d(Module):
         source array's source_channels per pixel. Used where the temporary is K*K times the smaller
         channel count (scatter's taps, the backward's gather of x): whole batches run fastest there.
         """
-        step = max(1, int(n * min(1, source_channels / temporary_channels) + 1e-9))
-        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+        return slices_of(n, int(n * min(1, source_channels / temporary_channels) + 1e-9))
 
     def forward(self, x):
         self._check_input(x)
