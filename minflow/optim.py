@@ -152,9 +152,6 @@ class Adam(_Optimizer):
             start += p.size
         self.m = {k: self._m_flat[self._slices[k]].reshape(p.shape) for k, p in params.items()}  # views
         self.v = {k: self._v_flat[self._slices[k]].reshape(p.shape) for k, p in params.items()}
-        # the step's update is written into one (P,) buffer, read through views shaped like each parameter
-        self._update_flat = xp.zeros_like(self._m_flat) if params else None
-        self._update = {k: self._update_flat[self._slices[k]].reshape(p.shape) for k, p in params.items()}
 
     def step(self):
         self.t += 1
@@ -173,13 +170,13 @@ class Adam(_Optimizer):
         v *= b2
         g *= g  # g^2, in the copy
         v += (1 - b2) * g
-        del g  # freed before the denominator's (P,) array exists
-        update = xp.multiply(m, step_size, out=self._update_flat)  # (P,)
+        del g  # freed before the update's two (P,) arrays exist
+        update = step_size * m  # (P,)
         denominator = xp.sqrt(v)
         denominator += eps_hat
         update /= denominator  # step_size * m / (sqrt(v) + eps_hat)
         for name, p in self.params.items():
-            p -= self._update[name]
+            p -= update[self._slices[name]].reshape(p.shape)
 
     def state(self):
         out = {f"m.{k}": a for k, a in self.m.items()}
